@@ -1,0 +1,66 @@
+"""RTMP message types and the message container.
+
+RTMP 1.0 §5.4 (protocol control messages 1, 2, 3, 5, 6), §6.2 (user control, 4) and
+§7.1 (command 20/17, data 18/15, shared object 19/16, audio 8, video 9, aggregate 22).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["Message", "MessageType", "ChunkStreamId"]
+
+
+class MessageType(enum.IntEnum):
+    """RTMP message type ids (RTMP 1.0 §5.4, §6.2, §7.1)."""
+
+    SET_CHUNK_SIZE = 1
+    ABORT = 2
+    ACKNOWLEDGEMENT = 3
+    USER_CONTROL = 4
+    WINDOW_ACKNOWLEDGEMENT_SIZE = 5
+    SET_PEER_BANDWIDTH = 6
+    AUDIO = 8
+    VIDEO = 9
+    DATA_AMF3 = 15
+    SHARED_OBJECT_AMF3 = 16
+    COMMAND_AMF3 = 17
+    DATA_AMF0 = 18
+    SHARED_OBJECT_AMF0 = 19
+    COMMAND_AMF0 = 20
+    AGGREGATE = 22
+
+
+class ChunkStreamId(enum.IntEnum):
+    """The chunk stream ids aiortmp sends on, following FFmpeg/librtmp's layout.
+
+    csid 2 is reserved for protocol control messages (RTMP 1.0 §5.4: "Protocol control
+    messages MUST have message stream ID 0 and be sent in chunk stream ID 2").
+    """
+
+    CONTROL = 2
+    COMMAND = 3
+    AUDIO = 4
+    DATA = 5
+    VIDEO = 6
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """One complete RTMP message, reassembled from (or to be split into) chunks.
+
+    Attributes:
+        type_id: the message type id (a :class:`MessageType` value, or any 0–255 for
+            unknown types).
+        timestamp_ms: absolute timestamp in milliseconds, 32-bit wrapping (RTMP 1.0 §5.3.1.3).
+        message_stream_id: the msid (0 for NetConnection-level and control messages).
+        payload: the message body.
+        chunk_stream_id: the csid it arrived on / is sent on (2–65599).
+    """
+
+    type_id: int
+    timestamp_ms: int
+    message_stream_id: int
+    payload: bytes
+    chunk_stream_id: int = ChunkStreamId.COMMAND

@@ -7,9 +7,12 @@ RTMP 1.0 §5.4 (protocol control messages 1, 2, 3, 5, 6), §6.2 (user control, 4
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 
-__all__ = ["Message", "MessageType", "ChunkStreamId"]
+from .errors import MessageError
+
+__all__ = ["ChunkStreamId", "Message", "MessageType", "split_aggregate"]
 
 
 class MessageType(enum.IntEnum):
@@ -64,3 +67,57 @@ class Message:
     message_stream_id: int
     payload: bytes
     chunk_stream_id: int = ChunkStreamId.COMMAND
+
+
+_SUB_HEADER = struct.Struct(">B3s3sB3s")
+
+
+def split_aggregate(message: Message) -> list[Message]:
+    """Split an aggregate message (type 22) into its sub-messages.
+
+    RTMP 1.0 §7.1.6: the body is a sequence of FLV-tag-shaped sub-messages (header of
+    11 bytes, body, 4-byte back pointer). "The message stream ID of the aggregate message
+    overrides the message stream IDs of the sub-messages inside the aggregate. The
+    difference between the timestamps of the aggregate message and the first
+    sub-message is the offset used to renormalize the timestamps of the sub-messages."
+
+    Args:
+        message: a message with ``type_id == MessageType.AGGREGATE``.
+
+    Returns:
+        The sub-messages, timestamps corrected (ms, 32-bit wrapping), on the aggregate's
+        msid and csid.
+
+    Raises:
+        MessageError: a sub-message header or size runs past the end of the body.
+    """
+    body = message.payload
+    end = len(body)
+    pos = 0
+    out: list[Message] = []
+    offset: int | None = None
+    while pos < end:
+        if end - pos < 11:
+            raise MessageError(f"aggregate: truncated sub-message header at byte {pos}")
+        type_id, size_b, ts_b, ts_ext, _ = _SUB_HEADER.unpack_from(body, pos)
+        size = int.from_bytes(size_b, "big")
+        ts = int.from_bytes(ts_b, "big") | (ts_ext << 24)
+        start = pos + 11
+        if start + size > end:
+            raise MessageError(
+                f"aggregate: sub-message of {size} bytes at byte {pos} runs past the end"
+            )
+        if offset is None:
+            offset = message.timestamp_ms - ts
+        out.append(
+            Message(
+                type_id=type_id,
+                timestamp_ms=(ts + offset) & 0xFFFFFFFF,
+                message_stream_id=message.message_stream_id,
+                payload=bytes(body[start : start + size]),
+                chunk_stream_id=message.chunk_stream_id,
+            )
+        )
+        # The 4-byte back pointer is optional at the very end (some encoders drop it).
+        pos = min(start + size + 4, end)
+    return out

@@ -1,0 +1,283 @@
+"""ServerSession and ClientSession against each other in memory (RTMP 1.0 §7.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiortmp.protocol import amf0
+from aiortmp.protocol.commands import Command, NetStatusCode, encode_command, encode_data
+from aiortmp.protocol.control import StreamBegin, StreamEOF
+from aiortmp.protocol.errors import CommandError, LocalProtocolError
+from aiortmp.protocol.events import (
+    CommandResult,
+    ConnectRequest,
+    ControlReceived,
+    MediaReceived,
+    MetadataReceived,
+    PauseRequest,
+    PlayRequest,
+    PublishRequest,
+    ReceiveMediaChanged,
+    StatusReceived,
+    StreamClosed,
+)
+from aiortmp.protocol.messages import MessageType
+from aiortmp.protocol.session import (
+    STREAM_TRANSITIONS,
+    ClientSession,
+    NetConnectionState,
+    NetStreamState,
+    ServerSession,
+    _In,
+)
+
+from .pair import handshaken_pair, roundtrip
+
+
+def connected_pair(**opts: object) -> tuple[ClientSession, ServerSession]:
+    client, server = handshaken_pair(**opts)
+    tid = client.connect("live?token=abc", "rtmp://127.0.0.1/live")
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, ConnectRequest)]
+    assert request.app == "live" and request.query == "token=abc"
+    server.accept_connect(request)
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert result.transaction_id == tid and result.success
+    assert result.info["code"] == NetStatusCode.CONNECT_SUCCESS
+    assert result.info["objectEncoding"] == 0
+    assert server.state is NetConnectionState.CONNECTED
+    # Set Chunk Size 4096 applies to what the server sends next.
+    assert server.connection.chunk_size == 4096
+    assert client.connection.peer_chunk_size == 4096
+    return client, server
+
+
+def create_stream(client: ClientSession, server: ServerSession) -> int:
+    tid = client.create_stream()
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult) and e.transaction_id == tid]
+    assert result.success
+    return int(result.arguments[0])
+
+
+def test_connect_reject() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, ConnectRequest)]
+    server.reject_connect(request, "no such app")
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert not result.success
+    assert result.info["code"] == NetStatusCode.CONNECT_REJECTED
+    assert result.info["level"] == "error"
+
+
+def test_publish_flow_media_and_metadata() -> None:
+    client, server = connected_pair()
+    client.release_stream("cam")
+    cevents, _ = roundtrip(client, server)
+    assert [e.name for e in cevents if isinstance(e, StatusReceived)] == ["onFCPublish"]
+    assert [e.success for e in cevents if isinstance(e, CommandResult)] == [True, True]
+    sid = create_stream(client, server)
+    assert sid == 1
+    client.publish(sid, "cam?key=1")
+    cevents, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PublishRequest)]
+    assert (request.name, request.query, request.publish_type) == ("cam", "key=1", "live")
+    server.accept_publish(request)
+    cevents, _ = roundtrip(client, server)
+    codes = [e.code for e in cevents if isinstance(e, StatusReceived)]
+    assert codes == [NetStatusCode.PUBLISH_START]
+    client.send_metadata(sid, {"width": 320.0, "height": 240.0})
+    client.send_media(sid, MessageType.VIDEO, 40, b"\x17\x01\x00\x00\x00frame")
+    client.send_media(sid, MessageType.AUDIO, 41, b"\xaf\x01aac")
+    _, sevents = roundtrip(client, server)
+    (meta,) = [e for e in sevents if isinstance(e, MetadataReceived)]
+    assert meta.metadata == {"width": 320.0, "height": 240.0}
+    media = [e for e in sevents if isinstance(e, MediaReceived)]
+    assert [(m.type_id, m.timestamp_ms, m.payload) for m in media] == [
+        (9, 40, b"\x17\x01\x00\x00\x00frame"),
+        (8, 41, b"\xaf\x01aac"),
+    ]
+    client.fc_unpublish("cam")
+    client.delete_stream(sid)
+    cevents, sevents = roundtrip(client, server)
+    assert StreamClosed(stream_id=sid, deleted=True) in sevents
+    assert [e.code for e in cevents if isinstance(e, StatusReceived)] == [
+        NetStatusCode.UNPUBLISH_SUCCESS
+    ]
+
+
+def test_publish_rejected_bad_name() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.publish(sid, "taken")
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PublishRequest)]
+    server.reject_publish(request, "already publishing")
+    cevents, _ = roundtrip(client, server)
+    (status,) = [e for e in cevents if isinstance(e, StatusReceived)]
+    assert (status.code, status.level) == (NetStatusCode.PUBLISH_BAD_NAME, "error")
+    assert server.stream_state(sid) is NetStreamState.IDLE
+    # Media on a stream that is not publishing is dropped, not an error.
+    client.send_media(sid, MessageType.VIDEO, 0, b"\x17\x01")
+    _, sevents = roundtrip(client, server)
+    assert not [e for e in sevents if isinstance(e, MediaReceived)]
+
+
+def test_play_flow_statuses_and_controls() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.play(sid, "cam", start_ms=-1)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PlayRequest)]
+    assert (request.name, request.start_ms, request.duration_ms, request.reset) == (
+        "cam",
+        -1.0,
+        -1.0,
+        True,
+    )
+    server.accept_play(request)
+    cevents, _ = roundtrip(client, server)
+    controls = [e.control for e in cevents if isinstance(e, ControlReceived)]
+    assert StreamBegin(stream_id=sid) in controls
+    codes = [e.code for e in cevents if isinstance(e, StatusReceived)]
+    assert codes == [NetStatusCode.PLAY_RESET, NetStatusCode.PLAY_START]
+    server.notify_unpublish(sid, "cam")
+    cevents, _ = roundtrip(client, server)
+    assert [e.code for e in cevents if isinstance(e, StatusReceived)] == [
+        NetStatusCode.PLAY_UNPUBLISH_NOTIFY
+    ]
+    assert StreamEOF(stream_id=sid) in [
+        e.control for e in cevents if isinstance(e, ControlReceived)
+    ]
+    # receiveVideo / pause
+    client.send_command("receiveVideo", 0.0, None, False, stream_id=sid)
+    client.send_command("pause", 0.0, None, True, 1234.0, stream_id=sid)
+    cevents, sevents = roundtrip(client, server)
+    assert ReceiveMediaChanged(stream_id=sid, video=False) in sevents
+    assert PauseRequest(stream_id=sid, paused=True, position_ms=1234.0) in sevents
+    assert [e.code for e in cevents if isinstance(e, StatusReceived)] == [
+        NetStatusCode.PAUSE_NOTIFY
+    ]
+
+
+def test_unknown_command_with_transaction_id_gets_error() -> None:
+    client, server = connected_pair()
+    tid = client.call("noSuchCommand", "x")
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert result.transaction_id == tid and not result.success
+    assert result.info["code"] == NetStatusCode.CALL_FAILED
+
+
+def test_get_stream_length_and_release_stream_answered() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    tid = client.call("getStreamLength", "cam", stream_id=sid)
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert result.transaction_id == tid and result.success and result.arguments == (0.0,)
+
+
+def test_too_many_streams() -> None:
+    client, server = connected_pair(max_streams=2)
+    create_stream(client, server)
+    create_stream(client, server)
+    tid = client.create_stream()
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert result.transaction_id == tid and not result.success
+
+
+def test_command_before_connect_is_a_protocol_error() -> None:
+    client, server = handshaken_pair()
+    client.send_command("createStream", 2.0, None)
+    with pytest.raises(CommandError, match="before connect"):
+        roundtrip(client, server)
+
+
+def test_publish_on_uncreated_stream_is_a_protocol_error() -> None:
+    client, server = connected_pair()
+    client.publish(7, "cam")
+    with pytest.raises(CommandError, match="not created"):
+        roundtrip(client, server)
+
+
+def test_amf3_object_encoding_is_echoed_and_used() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live", properties={"objectEncoding": 3.0})
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, ConnectRequest)]
+    assert request.object_encoding == 3.0
+    server.accept_connect(request)
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert result.info["objectEncoding"] == 3.0
+    assert client.object_encoding == 3.0 and server.object_encoding == 3.0
+    # Later commands travel as type 17 and still decode.
+    sid = create_stream(client, server)
+    assert sid == 1
+
+
+def test_type17_command_from_peer_is_decoded() -> None:
+    client, server = handshaken_pair()
+    message = encode_command(
+        Command(name="connect", transaction_id=1.0, command_object={"app": "live"}, amf3=True)
+    )
+    assert message.type_id == MessageType.COMMAND_AMF3 and message.payload[0] == 0
+    client.connection.send_message(message)
+    _, sevents = roundtrip(client, server)
+    assert [e.app for e in sevents if isinstance(e, ConnectRequest)] == ["live"]
+
+
+def test_local_misuse_raises_local_protocol_error() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    fake = PublishRequest(stream_id=sid, name="x", query="", publish_type="live", transaction_id=0)
+    with pytest.raises(LocalProtocolError):
+        server.accept_publish(fake)
+
+
+def test_stream_transition_table_is_total_over_known_pairs() -> None:
+    """Every (state, input) pair either has an entry or is refused by the session."""
+    for state in NetStreamState:
+        for event in _In:
+            server = ServerSession()
+            server.streams[1] = state
+            if (state, event) in STREAM_TRANSITIONS:
+                assert server._transition(1, event) is STREAM_TRANSITIONS[(state, event)]
+            else:
+                with pytest.raises(CommandError):
+                    server._transition(1, event)
+
+
+def test_data_message_decoding_ignores_non_publishing_streams() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.connection.send_message(
+        encode_data("onMetaData", amf0.ECMAArray({"a": 1.0}), message_stream_id=sid)
+    )
+    _, sevents = roundtrip(client, server)
+    assert not [e for e in sevents if isinstance(e, MetadataReceived)]
+
+
+def test_delete_stream_by_name_as_gstreamer_sends_it() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.publish(sid, "gstpub")
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PublishRequest)]
+    server.accept_publish(request)
+    roundtrip(client, server)
+    client.send_command("deleteStream", 0.0, None, "gstpub")
+    _, sevents = roundtrip(client, server)
+    assert StreamClosed(stream_id=sid, deleted=True) in sevents
+    # An unknown name is ignored; a non-number non-string is a protocol error.
+    client.send_command("deleteStream", 0.0, None, "nope")
+    assert not [e for e in roundtrip(client, server)[1] if isinstance(e, StreamClosed)]
+    client.send_command("deleteStream", 0.0, None, True)
+    with pytest.raises(CommandError):
+        roundtrip(client, server)

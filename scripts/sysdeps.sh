@@ -9,7 +9,8 @@ packages=(
   gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good     # flvdemux, flvmux
   gstreamer1.0-plugins-bad      # rtmp2src / rtmp2sink
-  gstreamer1.0-libav            # avdec_h264
+  gstreamer1.0-plugins-ugly     # x264enc (GStreamer as a publisher)
+  gstreamer1.0-libav            # avdec_h264, avenc_aac
   nginx-light                   # nginx + libnginx-mod-rtmp: relay tests and benchmark baseline
   libnginx-mod-rtmp
 )

@@ -39,21 +39,27 @@ def _setup_logging(level: str) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .server.app import RTMPServer
 
+    overrides: dict[str, object] = {
+        "listen": args.listen or None,
+        "record_dir": args.record_dir,
+        "log_level": args.log_level,
+        "http.listen": args.http_listen,
+        "tls.listen": args.tls_listen or None,
+        "tls.cert": args.tls_cert,
+        "tls.key": args.tls_key,
+    }
+    if args.no_http:
+        overrides["http.listen"] = []
     try:
-        config = load_config(
-            args.config,
-            listen=args.listen or None,
-            record_dir=args.record_dir,
-            log_level=args.log_level,
-        )
+        config = load_config(args.config, **overrides)
     except ConfigError as exc:
         print(f"aiortmp: {exc}", file=sys.stderr)
         return 2
     _setup_logging(config.log_level)
-    server = RTMPServer(config)
+    server = RTMPServer(config, config_path=args.config, config_overrides=overrides)
     try:
         run(server.serve_forever())
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         logging.getLogger("aiortmp").error("cannot start: %s", exc)
         return 1
     except KeyboardInterrupt:
@@ -79,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="default: info"
     )
+    serve.add_argument(
+        "--http-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="address of the HTTP API/metrics/HTTP-FLV (repeatable; default 0.0.0.0:8080)",
+    )
+    serve.add_argument("--no-http", action="store_true", help="do not start the HTTP surface")
+    serve.add_argument(
+        "--tls-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="address to accept RTMPS on (repeatable; port defaults to 1936)",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain for RTMPS")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for RTMPS")
     serve.set_defaults(func=_cmd_serve)
     return parser
 

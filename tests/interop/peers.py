@@ -54,6 +54,10 @@ class ServerProcess:
     port: int
     record_dir: Path
     log_path: Path
+    http_port: int
+
+    def http_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.http_port}/{path.lstrip('/')}"
 
     def url(self, path: str) -> str:
         return f"rtmp://127.0.0.1:{self.port}/{path}"
@@ -63,9 +67,14 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def run_server(tmp: Path, *extra: str) -> Iterator[ServerProcess]:
-    """Start ``aiortmp serve`` on a free port, recording to ``tmp/records``."""
+def run_server(tmp: Path, *extra: str, http: bool = False) -> Iterator[ServerProcess]:
+    """Start ``aiortmp serve`` on a free port, recording to ``tmp/records``.
+
+    With ``http=True`` the HTTP surface listens on another free port, else it is off.
+    """
     port = free_port()
+    http_port = free_port() if http else 0
+    http_args = ["--http-listen", f"127.0.0.1:{http_port}"] if http else ["--no-http"]
     record_dir = tmp / "records"
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
@@ -81,14 +90,17 @@ def run_server(tmp: Path, *extra: str) -> Iterator[ServerProcess]:
                 str(record_dir),
                 "--log-level",
                 "info",
+                *http_args,
                 *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(proc, port, record_dir, log_path)
+    server = ServerProcess(proc, port, record_dir, log_path, http_port)
     try:
         wait_port(port)
+        if http:
+            wait_port(http_port)
         yield server
     finally:
         if proc.poll() is None:

@@ -14,9 +14,12 @@ import asyncio
 import collections
 import logging
 import signal
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
-from .config import ServerConfig, parse_host_port
+from .components import Component, build_components
+from .config import ConfigError, ServerConfig, load_config, parse_host_port
 from .handler import RTMPServerProtocol
 from .policy import ALLOW, AccessPolicy, Decision, EventKind, Request, ServerEvent
 from .recorder import Recorder
@@ -33,6 +36,9 @@ class RTMPServer:
 
     Args:
         config: the validated configuration (defaults: RTMP on 0.0.0.0:1935).
+        config_path: the file ``config`` was loaded from, re-read on SIGHUP.
+        config_overrides: the CLI overrides applied on top of the file, re-applied on
+            reload.
 
     Attributes:
         registry: the live streams.
@@ -41,8 +47,16 @@ class RTMPServer:
             ``players_dropped``, ``connections_refused``).
     """
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        config_path: str | Path | None = None,
+        config_overrides: dict[str, object] | None = None,
+    ) -> None:
         self.config = config or ServerConfig()
+        self.config_path = config_path
+        self.config_overrides = dict(config_overrides or {})
         self.registry = StreamRegistry(
             chunk_size=self.config.chunk_size,
             gop_cache=self.config.gop_cache,
@@ -58,6 +72,7 @@ class RTMPServer:
         #: access policies, all of which must allow a request (see policy.py)
         self.policies: list[AccessPolicy] = []
         self._listeners: list[Callable[[ServerEvent], None]] = []
+        self.components: list[Component] = build_components(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -68,15 +83,53 @@ class RTMPServer:
             OSError: an address cannot be bound.
         """
         loop = asyncio.get_running_loop()
-        for item in self.config.listen:
-            host, port = parse_host_port(item)
-            server = await loop.create_server(
-                lambda: RTMPServerProtocol(self), host, port, reuse_address=True, backlog=4096
-            )
-            self._servers.append(server)
-            for sock in server.sockets:
-                logger.info("listening for RTMP on %s:%d", *sock.getsockname()[:2])
+        listeners: list[tuple[str, int, ssl.SSLContext | None]] = [
+            (*parse_host_port(item), None) for item in self.config.listen
+        ]
+        tls = self.config.tls
+        if tls.listen:
+            tls_context = self.tls_context()
+            listeners += [(*parse_host_port(item, 1936), tls_context) for item in tls.listen]
+        try:
+            for host, port, context in listeners:
+                server = await loop.create_server(
+                    lambda: RTMPServerProtocol(self),
+                    host,
+                    port,
+                    reuse_address=True,
+                    backlog=4096,
+                    ssl=context,
+                    ssl_handshake_timeout=self.config.limits.handshake_timeout_s
+                    if context
+                    else None,
+                )
+                self._servers.append(server)
+                for sock in server.sockets:
+                    logger.info(
+                        "listening for %s on %s:%d",
+                        "RTMPS" if context else "RTMP",
+                        *sock.getsockname()[:2],
+                    )
+            for component in self.components:
+                await component.start()
+        except BaseException:
+            await self.stop()
+            raise
         self._ticker = asyncio.create_task(self._tick())
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The server TLS context for RTMPS listeners.
+
+        Raises:
+            ConfigError: the certificate or key cannot be loaded.
+        """
+        tls = self.config.tls
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
+        return context
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -87,6 +140,11 @@ class RTMPServer:
         """Stop accepting, end every stream (recordings closed), close every connection."""
         for server in self._servers:
             server.close()
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                logger.exception("stopping %r failed", component)
         for stream in self.registry.live():
             for conn in list(self.connections):
                 for stream_id, published in list(conn.publishing.items()):
@@ -116,6 +174,10 @@ class RTMPServer:
                 loop.add_signal_handler(sig, stop_requested.set)
             except (NotImplementedError, RuntimeError):
                 pass
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        except (NotImplementedError, RuntimeError, AttributeError):
+            pass
         waiter = asyncio.create_task(stop_requested.wait())
         stopped = asyncio.create_task(self._stopped.wait())
         await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -125,11 +187,40 @@ class RTMPServer:
             logger.info("shutting down")
             await self.stop()
 
+    def reload(self) -> None:
+        """Re-read the configuration file (SIGHUP): limits, player policy, auth rules and
+        other component settings change for new requests; streams are not dropped.
+
+        Listen addresses, record directory and chunk size need a restart.
+        """
+        try:
+            config = load_config(self.config_path, **self.config_overrides)
+        except ConfigError as exc:
+            logger.error("reload failed, keeping the old configuration: %s", exc)
+            return
+        self.config = config
+        for component in self.components:
+            try:
+                component.reload(config)
+            except Exception:
+                logger.exception("reloading %r failed", component)
+        logger.info("configuration reloaded from %s", self.config_path or "defaults")
+
     async def _tick(self) -> None:
-        """Once a second: stream bitrates, player limits."""
+        """Once a second: stream bitrates, player limits, idle connections."""
         last: dict[tuple[str, str], int] = {}
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1.0)
+            now = loop.time()
+            idle_s = self.config.limits.idle_timeout_s
+            for conn in list(self.connections):
+                # Players may legitimately send nothing for minutes (acks only every
+                # window); everything else must show life.
+                if not conn.playing and now - conn.last_rx > idle_s:
+                    conn.log(logging.WARNING, "no data for %gs, closing", idle_s)
+                    self.stats["idle_timeouts"] += 1
+                    conn.close(abort=True)
             for stream in self.registry:
                 before = last.get(stream.key, stream.bytes_in)
                 stream.bitrate_bps = max(0, stream.bytes_in - before) * 8

@@ -20,13 +20,27 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "AuthConfig",
     "ConfigError",
+    "HTTPConfig",
+    "HooksConfig",
     "Limits",
     "PlayerPolicy",
+    "RelayConfig",
+    "RelayPull",
+    "RelayPush",
     "ServerConfig",
+    "TLSConfig",
     "load_config",
     "parse_host_port",
 ]
@@ -87,6 +101,72 @@ class PlayerPolicy(_Model):
     max_behind_s: float = Field(10.0, gt=0, description="disconnect after dropping this long")
 
 
+class TLSConfig(_Model):
+    """RTMPS listeners (RTMP over TLS). A listen address without a port uses 1936."""
+
+    listen: list[str] = Field(default_factory=list)
+    cert: Path | None = None
+    key: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TLSConfig:
+        for item in self.listen:
+            parse_host_port(item, 1936)
+        if self.listen and (self.cert is None or self.key is None):
+            raise ValueError("tls.listen needs tls.cert and tls.key")
+        return self
+
+
+class HTTPConfig(_Model):
+    """The HTTP surface (API, metrics, HTTP-FLV, dashboard). An empty list disables it."""
+
+    listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:8080"])
+    api_token: str | None = Field(None, description="bearer token required by /api")
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_host_port(item, 8080)
+        return value
+
+
+class RelayPush(_Model):
+    """Push every stream published in ``app`` (or only ``stream``) to ``url/<stream>``."""
+
+    app: str
+    url: str
+    stream: str | None = None
+
+
+class RelayPull(_Model):
+    """A play of ``app/<name>`` not published here pulls ``url/<name>``."""
+
+    app: str
+    url: str
+    static: list[str] = Field(default_factory=list, description="names always mirrored")
+    idle_timeout_s: float = Field(10.0, ge=0, description="grace after the last player")
+
+
+class RelayConfig(_Model):
+    """Relays: ``[[relay.push]]`` and ``[[relay.pull]]`` tables."""
+
+    push: list[RelayPush] = Field(default_factory=list)
+    pull: list[RelayPull] = Field(default_factory=list)
+
+
+class AuthConfig(_Model):
+    """Access control (see the README's security section)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class HooksConfig(_Model):
+    """Event hooks (webhooks, exec hooks)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 class ServerConfig(_Model):
     """Everything ``aiortmp serve`` can be told; defaults give RTMP on 0.0.0.0:1935."""
 
@@ -99,6 +179,11 @@ class ServerConfig(_Model):
     gop_cache_max_bytes: int = Field(8 * 1024 * 1024, ge=0, description="per stream")
     limits: Limits = Field(default_factory=Limits)
     player: PlayerPolicy = Field(default_factory=PlayerPolicy)
+    tls: TLSConfig = Field(default_factory=TLSConfig)
+    http: HTTPConfig = Field(default_factory=HTTPConfig)
+    relay: RelayConfig = Field(default_factory=RelayConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
 
     @field_validator("listen")
     @classmethod
@@ -126,7 +211,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
 
     Args:
         path: a TOML file, or None for the defaults.
-        **overrides: top-level settings from CLI flags; None values are ignored.
+        **overrides: settings from CLI flags; None values are ignored; a key
+            ``"section.field"`` sets a field of a section (pass it with ``**{...}``).
 
     Returns:
         The validated :class:`ServerConfig`.
@@ -145,7 +231,14 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
             raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "." in key:  # "tls.listen" -> data["tls"]["listen"]
+            section, _, field = key.partition(".")
+            data.setdefault(section, {})[field] = value
+        else:
+            data[key] = value
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:

@@ -55,6 +55,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
     recordings are closed).
     """
 
+    transport: asyncio.Transport
+
     def __init__(self, server: RTMPServer) -> None:
         self.server = server
         config = server.config
@@ -77,6 +79,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         self.playing: dict[int, Player] = {}
         self.closed = False
         self.connected = False
+        self.last_rx = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
@@ -127,6 +130,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             self.closed = True
             return
         self.log(logging.DEBUG, "connected")
+        self.last_rx = self._loop.time()
         self._timer = self._loop.call_later(
             self.server.config.limits.handshake_timeout_s, self._on_handshake_timeout
         )
@@ -134,6 +138,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self.last_rx = self._loop.time()
         session = self.session
         try:
             session.receive_data(data)

@@ -16,27 +16,39 @@ Slow-player policy (:class:`~aiortmp.server.config.PlayerPolicy`):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .stream import LiveStream, Packet, PacketKind
+from .stream import LiveStream, Packet, PacketKind, WireFormat
 
 if TYPE_CHECKING:
     from .config import PlayerPolicy
 
-__all__ = ["Player"]
+__all__ = ["Player", "PlayerHost", "WriteTransport"]
 
 logger = logging.getLogger("aiortmp.player")
 
 _VIDEO_KINDS = (PacketKind.VIDEO, PacketKind.KEYFRAME, PacketKind.VIDEO_HEADER)
 
 
-class PlayerHost:
-    """What a player needs from its connection (implemented by the server protocol)."""
+class WriteTransport(Protocol):
+    """The part of ``asyncio.Transport`` a player writes to (an HTTP-FLV player may wrap
+    its transport to add chunked framing)."""
 
-    transport: asyncio.Transport
+    def write(self, data: bytes) -> None:
+        """Queue bytes for sending."""
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes queued and not yet sent."""
+        ...
+
+
+class PlayerHost:
+    """What a player needs from its connection (the RTMP server protocol, an HTTP-FLV
+    handler...)."""
+
+    transport: WriteTransport
 
     def notify_publish(self, player: Player) -> None:
         """Send StreamBegin + NetStream.Play.PublishNotify and flush."""
@@ -52,20 +64,24 @@ class PlayerHost:
 
 
 class Player:
-    """One RTMP player (a NetStream in PLAYING state) attached to a :class:`LiveStream`.
+    """One player attached to a :class:`LiveStream`: an RTMP NetStream in PLAYING state, or
+    an HTTP-FLV / WebSocket-FLV viewer.
 
     Args:
-        host: the server connection that owns the player.
-        message_stream_id: the NetStream msid the player plays on.
+        host: the connection that owns the player.
+        message_stream_id: the NetStream msid the player plays on (0 for non-RTMP).
         stream: the live stream it plays.
         policy: the slow-player policy.
         clock: monotonic clock in seconds (``loop.time``).
+        wire_format: how packets are serialized for it; default: RTMP chunks for
+            ``message_stream_id``.
     """
 
     __slots__ = (
         "host",
         "transport",
         "message_stream_id",
+        "wire_format",
         "stream",
         "policy",
         "clock",
@@ -89,10 +105,12 @@ class Player:
         stream: LiveStream,
         policy: PlayerPolicy,
         clock: Callable[[], float],
+        wire_format: WireFormat | None = None,
     ) -> None:
         self.host = host
         self.transport = host.transport
         self.message_stream_id = message_stream_id
+        self.wire_format: WireFormat = message_stream_id if wire_format is None else wire_format
         self.stream = stream
         self.policy = policy
         self.clock = clock
@@ -186,7 +204,7 @@ class Player:
             )
             return
         over_soft = backlog > self.soft_limit_bytes
-        msid = self.message_stream_id
+        wire_format = self.wire_format
         chunk_size = self.stream.chunk_size
         out: list[bytes] = []
         for packet in packets:
@@ -205,7 +223,7 @@ class Player:
                     self.waiting_keyframe = False
             elif kind is PacketKind.AUDIO and not self.audio_enabled:
                 continue
-            out.append(packet.chunks(msid, chunk_size))
+            out.append(packet.wire(wire_format, chunk_size))
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
             transport.write(data)

@@ -3,11 +3,12 @@
 One publisher feeds a :class:`LiveStream`; the stream relays every message to every
 subscriber. What it does per message and per player is kept to the minimum:
 
-- Each relayed message becomes one :class:`Packet`. Its RTMP chunk bytes are serialized
-  **once** per message stream id (all players share one chunk size, and nearly all use
-  msid 1), and the bytes are shared by every player.
+- Each relayed message becomes one :class:`Packet`. Its bytes are serialized **once** per
+  *wire format* — RTMP chunks for one message stream id (all players share one chunk size,
+  and nearly all use msid 1), or FLV tags for HTTP-FLV/WebSocket-FLV players — and shared
+  by every player of that format.
 - Messages are fanned out in *batches*: everything parsed from one read of the publisher's
-  socket is joined once per msid group, and each player gets one ``transport.write`` per
+  socket is joined once per wire format, and each player gets one ``transport.write`` per
   batch (several messages per syscall, no added latency).
 - A player's own work is that write, plus a check of its transport backlog; the slow-player
   policy lives in :mod:`aiortmp.server.player` and only runs for players that fall behind.
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from aiortmp.media.errors import CodecHeaderError
+from aiortmp.media.flv import FLVTag, encode_tag
 from aiortmp.media.tags import (
     AudioKind,
     AudioTrack,
@@ -39,11 +41,25 @@ from aiortmp.protocol.amf0 import encode as amf0_encode
 from aiortmp.protocol.chunk import serialize_message
 from aiortmp.protocol.messages import ChunkStreamId, Message, MessageType
 
-__all__ = ["LiveStream", "Packet", "PacketKind", "Sink", "StreamKey", "Subscriber"]
+__all__ = [
+    "FLV",
+    "LiveStream",
+    "Packet",
+    "PacketKind",
+    "Sink",
+    "StreamKey",
+    "Subscriber",
+    "WireFormat",
+]
 
 logger = logging.getLogger("aiortmp.stream")
 
 StreamKey = tuple[str, str]  # (app, stream name)
+
+#: How a player wants packets on the wire: an ``int`` is RTMP chunks for that message
+#: stream id; :data:`FLV` is FLV tags (tag header + body + PreviousTagSize).
+WireFormat = int | str
+FLV: WireFormat = "flv"
 
 
 class PacketKind(enum.IntEnum):
@@ -73,38 +89,46 @@ class Packet:
         kind: the :class:`PacketKind`.
     """
 
-    __slots__ = ("type_id", "timestamp_ms", "payload", "kind", "_chunks")
+    __slots__ = ("type_id", "timestamp_ms", "payload", "kind", "_wire")
 
     def __init__(self, type_id: int, timestamp_ms: int, payload: bytes, kind: PacketKind) -> None:
         self.type_id = type_id
         self.timestamp_ms = timestamp_ms
         self.payload = payload
         self.kind = kind
-        self._chunks: dict[int, bytes] = {}
+        self._wire: dict[WireFormat, bytes] = {}
 
-    def chunks(self, message_stream_id: int, chunk_size: int) -> bytes:
-        """The message as RTMP chunks for ``message_stream_id``, serialized once and cached.
+    def wire(self, wire_format: WireFormat, chunk_size: int) -> bytes:
+        """The message in ``wire_format``, serialized once and cached.
 
         Args:
-            message_stream_id: the player's NetStream msid.
-            chunk_size: the server's outgoing chunk size (the same for every player).
+            wire_format: an RTMP msid (``int``) or :data:`FLV`.
+            chunk_size: the server's outgoing chunk size (the same for every RTMP player).
 
         Returns:
-            fmt 0 + fmt 3 chunks (RTMP 1.0 §5.3), ready for ``transport.write``.
+            RTMP: fmt 0 + fmt 3 chunks (RTMP 1.0 §5.3). FLV: one FLV tag with its
+            PreviousTagSize (FLV v10.1 E.3), ready for ``transport.write``.
         """
-        data = self._chunks.get(message_stream_id)
+        data = self._wire.get(wire_format)
         if data is None:
-            data = serialize_message(
-                Message(
-                    type_id=self.type_id,
-                    timestamp_ms=self.timestamp_ms,
-                    message_stream_id=message_stream_id,
-                    payload=self.payload,
-                    chunk_stream_id=_CSID.get(self.type_id, ChunkStreamId.DATA),
-                ),
-                chunk_size,
-            )
-            self._chunks[message_stream_id] = data
+            if isinstance(wire_format, int):
+                data = serialize_message(
+                    Message(
+                        type_id=self.type_id,
+                        timestamp_ms=self.timestamp_ms,
+                        message_stream_id=wire_format,
+                        payload=self.payload,
+                        chunk_stream_id=_CSID.get(self.type_id, ChunkStreamId.DATA),
+                    ),
+                    chunk_size,
+                )
+            else:
+                data = encode_tag(
+                    FLVTag(
+                        tag_type=self.type_id, timestamp_ms=self.timestamp_ms, payload=self.payload
+                    )
+                )
+            self._wire[wire_format] = data
         return data
 
     def __repr__(self) -> str:
@@ -121,12 +145,12 @@ def metadata_packet(metadata: dict[str, object], timestamp_ms: int = 0) -> Packe
 
 
 class Subscriber(Protocol):
-    """An RTMP player attached to a stream (see :class:`aiortmp.server.player.Player`)."""
+    """A player attached to a stream (see :class:`aiortmp.server.player.Player`)."""
 
-    message_stream_id: int
+    wire_format: WireFormat
 
     def deliver(self, data: bytes, packets: Sequence[Packet]) -> None:
-        """Send one batch: ``data`` is ``packets`` joined as chunks for this msid."""
+        """Send one batch: ``data`` is ``packets`` joined in this player's wire format."""
 
     def stream_started(self, stream: LiveStream) -> None:
         """The publisher started (or was already live when the player joined)."""
@@ -177,7 +201,7 @@ class LiveStream:
         self.headers: dict[tuple[int, tuple[int, ...]], Packet] = {}
         self.gop: list[Packet] = []
         self.gop_bytes = 0
-        self._groups: dict[int, list[Subscriber]] = {}
+        self._groups: dict[WireFormat, list[Subscriber]] = {}
         self.sinks: list[Sink] = []
         self._batch: list[Packet] = []
         # Statistics.
@@ -211,17 +235,17 @@ class LiveStream:
 
     def add_player(self, player: Subscriber) -> None:
         """Attach a player; if the stream is live it gets the caches at once."""
-        self._groups.setdefault(player.message_stream_id, []).append(player)
+        self._groups.setdefault(player.wire_format, []).append(player)
         if self.is_live:
             player.stream_started(self)
 
     def remove_player(self, player: Subscriber) -> None:
         """Detach a player (no-op if it is not attached)."""
-        group = self._groups.get(player.message_stream_id)
+        group = self._groups.get(player.wire_format)
         if group and player in group:
             group.remove(player)
             if not group:
-                del self._groups[player.message_stream_id]
+                del self._groups[player.wire_format]
 
     def startup_packets(self) -> list[Packet]:
         """What a player needs before live packets: metadata, sequence headers, the GOP."""
@@ -332,11 +356,11 @@ class LiveStream:
             return
         self._batch = []
         chunk_size = self.chunk_size
-        for msid, group in self._groups.items():
+        for wire_format, group in self._groups.items():
             if len(batch) == 1:
-                data = batch[0].chunks(msid, chunk_size)
+                data = batch[0].wire(wire_format, chunk_size)
             else:
-                data = b"".join([p.chunks(msid, chunk_size) for p in batch])
+                data = b"".join([p.wire(wire_format, chunk_size) for p in batch])
             # Copy: a player may detach itself (disconnect) while we iterate.
             for player in tuple(group):
                 player.deliver(data, batch)

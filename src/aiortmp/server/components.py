@@ -1,0 +1,35 @@
+"""Optional services started with the server (HTTP surface, relays, ...).
+
+A component is an object with ``async start()``, ``async stop()`` and
+``reload(config)``; :func:`build_components` decides from the configuration which ones
+run. Each feature module adds its own entry here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .app import RTMPServer
+    from .config import ServerConfig
+
+__all__ = ["Component", "build_components"]
+
+
+class Component(Protocol):
+    """A service that lives as long as the server."""
+
+    async def start(self) -> None:
+        """Start (bind sockets, spawn tasks). Raise OSError if it cannot."""
+
+    async def stop(self) -> None:
+        """Stop and release everything; must not raise."""
+
+    def reload(self, config: ServerConfig) -> None:
+        """Apply a reloaded configuration (SIGHUP) without dropping streams."""
+
+
+def build_components(server: RTMPServer) -> list[Component]:
+    """The components the configuration asks for, in start order."""
+    components: list[Component] = []
+    return components

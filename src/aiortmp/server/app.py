@@ -43,8 +43,11 @@ class RTMPServer:
     Attributes:
         registry: the live streams.
         connections: every open connection.
-        stats: counters (``connections_total``, ``protocol_errors``, ``handshake_failures``,
-            ``players_dropped``, ``connections_refused``).
+        stats: counters of finished things (``connections_total``, ``protocol_errors``,
+            ``handshake_failures``, ``players_dropped``, ``connections_refused``,
+            ``auth_denials``, ``idle_timeouts``; ``bytes_in`` of ended publishes,
+            ``bytes_out`` / ``messages_dropped`` of ended players — add the live streams'
+            ``bytes_in`` and live players' ``bytes_sent`` for totals).
     """
 
     def __init__(

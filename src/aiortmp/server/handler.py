@@ -347,6 +347,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         if stream is None:
             return
         stream.stop()
+        self.server.stats["bytes_in"] += stream.bytes_in
         self.server.on_unpublish(stream, self)
         self.server.registry.release(stream)
         self.log(
@@ -400,6 +401,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         player.closed = True
         stream = player.stream
         stream.remove_player(player)
+        self.server.stats["bytes_out"] += player.bytes_sent
+        self.server.stats["messages_dropped"] += player.messages_dropped
         self.server.registry.release(stream)
         if not quiet:
             self.log(

@@ -211,7 +211,6 @@ class RTMPServer:
 
     async def _tick(self) -> None:
         """Once a second: stream bitrates, player limits, idle connections."""
-        last: dict[tuple[str, str], int] = {}
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1.0)
@@ -225,9 +224,7 @@ class RTMPServer:
                     self.stats["idle_timeouts"] += 1
                     conn.close(abort=True)
             for stream in self.registry:
-                before = last.get(stream.key, stream.bytes_in)
-                stream.bitrate_bps = max(0, stream.bytes_in - before) * 8
-                last[stream.key] = stream.bytes_in
+                stream.sample(1.0)
                 for player in stream.players:
                     refresh = getattr(player, "refresh_limits", None)
                     if refresh is not None:

@@ -41,6 +41,8 @@ from aiortmp.protocol.amf0 import encode as amf0_encode
 from aiortmp.protocol.chunk import serialize_message
 from aiortmp.protocol.messages import ChunkStreamId, Message, MessageType
 
+from .info import StreamInfo
+
 __all__ = [
     "FLV",
     "LiveStream",
@@ -208,6 +210,9 @@ class LiveStream:
         self.bytes_in = 0
         self.messages_in = 0
         self.video_frames_in = 0
+        self.video_bytes_in = 0
+        self.audio_bytes_in = 0
+        self.info = StreamInfo()
         self.last_timestamp_ms = 0
         self.bitrate_bps = 0  # measured once a second by the server
 
@@ -265,6 +270,7 @@ class LiveStream:
         self.metadata = None
         self.metadata_packet = None
         self.headers.clear()
+        self.info = StreamInfo()
         self._clear_gop()
         for player in self.players:
             player.stream_started(self)
@@ -308,28 +314,46 @@ class LiveStream:
         self.bytes_in += len(payload)
         self.last_timestamp_ms = timestamp_ms
         if type_id == MessageType.VIDEO:
+            self.video_bytes_in += len(payload)
             vkind = classify_video(payload)
             if vkind == VideoKind.INTER:
                 kind = PacketKind.VIDEO
             elif vkind == VideoKind.KEYFRAME:
                 kind = PacketKind.KEYFRAME
+                if self.info.wants_keyframe and self.info.on_keyframe(payload):
+                    self._log_info()
             elif vkind == VideoKind.SEQUENCE_HEADER:
                 kind = PacketKind.VIDEO_HEADER
+                if self.info.on_video_header(payload):
+                    self._log_info()
             else:
                 kind = PacketKind.VIDEO  # sequence end, commands: relayed, droppable
             if kind is not PacketKind.VIDEO_HEADER:
                 self.video_frames_in += 1
         else:
-            akind = classify_audio(payload)
-            kind = (
-                PacketKind.AUDIO_HEADER if akind == AudioKind.SEQUENCE_HEADER else PacketKind.AUDIO
-            )
+            self.audio_bytes_in += len(payload)
+            if classify_audio(payload) == AudioKind.SEQUENCE_HEADER:
+                kind = PacketKind.AUDIO_HEADER
+                if self.info.on_audio_header(payload):
+                    self._log_info()
+            else:
+                kind = PacketKind.AUDIO
+                if self.info.wants_audio_frame and self.info.on_audio_frame(payload):
+                    self._log_info()
         packet = Packet(type_id, timestamp_ms, payload, kind)
         self._batch.append(packet)
         if kind <= PacketKind.AUDIO_HEADER and kind != PacketKind.DATA:
             self.headers[(type_id, header_track_key(type_id, payload))] = packet
         elif self.gop_cache_enabled:
             self._cache(packet)
+
+    def _log_info(self) -> None:
+        logger.info("%s/%s: %s", self.app, self.name, self.info.summary())
+
+    def sample(self, interval_s: float) -> None:
+        """Once a second (called by the server): bitrate and measured rates."""
+        self.info.sample(self.video_frames_in, self.video_bytes_in, self.audio_bytes_in, interval_s)
+        self.bitrate_bps = self.info.video_bitrate_bps + self.info.audio_bitrate_bps
 
     def _cache(self, packet: Packet) -> None:
         if packet.kind is PacketKind.KEYFRAME:

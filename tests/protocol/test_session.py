@@ -23,8 +23,11 @@ from aiortmp.protocol.events import (
 )
 from aiortmp.protocol.messages import MessageType
 from aiortmp.protocol.session import (
+    ENHANCED_RTMP_KEYS,
     STREAM_TRANSITIONS,
+    CapsExMask,
     ClientSession,
+    FourCcInfoMask,
     NetConnectionState,
     NetStreamState,
     ServerSession,
@@ -281,3 +284,36 @@ def test_delete_stream_by_name_as_gstreamer_sends_it() -> None:
     client.send_command("deleteStream", 0.0, None, True)
     with pytest.raises(CommandError):
         roundtrip(client, server)
+
+
+def test_enhanced_rtmp_capabilities_answered_only_to_e_rtmp_clients() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")  # our client declares E-RTMP by default
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, ConnectRequest)]
+    assert request.command_object["fourCcList"] == ["*"]
+    server.accept_connect(request)
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    props = result.command_object
+    assert props["videoFourCcInfoMap"] == {"*": float(FourCcInfoMask.CAN_FORWARD)}
+    assert int(props["capsEx"]) & CapsExMask.MULTITRACK
+    # A legacy client (no E-RTMP keys) gets a legacy answer.
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live", properties={k: None for k in ENHANCED_RTMP_KEYS})
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, ConnectRequest)]
+    legacy = {k: v for k, v in request.command_object.items() if k not in ENHANCED_RTMP_KEYS}
+    server.accept_connect(
+        ConnectRequest(
+            transaction_id=request.transaction_id,
+            app=request.app,
+            query="",
+            tc_url="",
+            object_encoding=0.0,
+            command_object=legacy,
+        )
+    )
+    cevents, _ = roundtrip(client, server)
+    (result,) = [e for e in cevents if isinstance(e, CommandResult)]
+    assert "videoFourCcInfoMap" not in result.command_object

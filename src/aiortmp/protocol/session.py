@@ -63,7 +63,10 @@ from .events import (
 from .messages import ChunkStreamId, Message, MessageType
 
 __all__ = [
+    "CapsExMask",
     "ClientSession",
+    "ENHANCED_RTMP_KEYS",
+    "FourCcInfoMask",
     "NetConnectionState",
     "NetStreamState",
     "ServerSession",
@@ -81,6 +84,46 @@ def split_query(value: str) -> tuple[str, str]:
     """Split ``"name?a=b"`` into ``("name", "a=b")``; no ``?`` gives ``(value, "")``."""
     name, _, query = value.partition("?")
     return name, query
+
+
+class FourCcInfoMask(enum.IntFlag):
+    """E-RTMP v2 ``[audio|video]FourCcInfoMap`` capability flags."""
+
+    CAN_DECODE = 0x01
+    CAN_ENCODE = 0x02
+    CAN_FORWARD = 0x04
+
+
+class CapsExMask(enum.IntFlag):
+    """E-RTMP v2 ``capsEx`` extended capability flags."""
+
+    RECONNECT = 0x01
+    MULTITRACK = 0x02
+    MOD_EX = 0x04
+    TIMESTAMP_NANO_OFFSET = 0x08
+
+
+#: connect properties by which a client declares E-RTMP support (E-RTMP v2, "Enhancing
+#: NetConnection connect Command").
+ENHANCED_RTMP_KEYS = ("fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap", "capsEx")
+
+#: What a relay server answers: it forwards every codec ("*" = CanForward), relays
+#: multitrack, and parses ModEx (incl. the nanosecond timestamp offset, forwarded as is).
+#: "The server SHOULD state its support via attributes such as videoFourCcInfoMap, capsEx".
+SERVER_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
+    "fourCcList": ["*"],
+    "videoFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
+    "audioFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
+    "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX | CapsExMask.TIMESTAMP_NANO_OFFSET),
+}
+
+#: What our client declares: it can receive and forward any codec.
+CLIENT_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
+    "fourCcList": ["*"],
+    "videoFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
+    "audioFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
+    "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
+}
 
 
 class NetConnectionState(enum.Enum):
@@ -451,8 +494,10 @@ class ServerSession(_SessionBase):
 
         Args:
             request: the pending request.
-            properties: extra properties for the ``_result`` properties object (E-RTMP
-                ``fourCcList``/``capsEx`` answers go here).
+            properties: extra properties for the ``_result`` properties object. When the
+                client declared E-RTMP support (``fourCcList``, ``*FourCcInfoMap``,
+                ``capsEx``), the server's E-RTMP capabilities are added (E-RTMP v2,
+                "Enhancing NetConnection connect Command").
             info: extra properties for the info object.
 
         Raises:
@@ -467,6 +512,9 @@ class ServerSession(_SessionBase):
         )
         conn.send_control(SetChunkSize(chunk_size=self.chunk_size))
         props: dict[str, Any] = {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0, "mode": 1.0}
+        if any(key in request.command_object for key in ENHANCED_RTMP_KEYS):
+            # Answer E-RTMP clients only; legacy clients get the legacy result.
+            props.update(SERVER_ENHANCED_RTMP_PROPERTIES)
         props.update(properties or {})
         status = status_object(
             NetStatusCode.CONNECT_SUCCESS,
@@ -817,6 +865,7 @@ class ClientSession(_SessionBase):
             "videoCodecs": 252.0,
             "videoFunction": 1.0,
             "objectEncoding": 0.0,
+            **CLIENT_ENHANCED_RTMP_PROPERTIES,
         }
         props.update(properties or {})
         self._connect_tid = self.call("connect", command_object=props)

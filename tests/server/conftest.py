@@ -1,0 +1,34 @@
+"""In-process servers on loopback for server tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from aiortmp.server.app import RTMPServer
+from aiortmp.server.config import HTTPConfig, ServerConfig
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[Any]:
+    """``await make_server(**config)`` starts an RTMPServer on 127.0.0.1:<free port>."""
+    servers: list[RTMPServer] = []
+
+    async def factory(**options: Any) -> RTMPServer:
+        options.setdefault("listen", ["127.0.0.1:0"])
+        options.setdefault("http", HTTPConfig(listen=[]))
+        server = RTMPServer(ServerConfig(**options))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        await server.stop()
+
+
+def url(server: RTMPServer, path: str) -> str:
+    host, port = server.addresses[0]
+    return f"rtmp://{host}:{port}/{path}"

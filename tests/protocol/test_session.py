@@ -317,3 +317,62 @@ def test_enhanced_rtmp_capabilities_answered_only_to_e_rtmp_clients() -> None:
     cevents, _ = roundtrip(client, server)
     (result,) = [e for e in cevents if isinstance(e, CommandResult)]
     assert "videoFourCcInfoMap" not in result.command_object
+
+
+def _publishing_pair() -> tuple[ClientSession, ServerSession, int]:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.publish(sid, "cam")
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PublishRequest)]
+    server.accept_publish(request)
+    roundtrip(client, server)
+    return client, server, sid
+
+
+def test_amf3_data_message_metadata_is_decoded() -> None:
+    from aiortmp.protocol import amf3
+    from aiortmp.protocol.messages import Message
+
+    client, server, sid = _publishing_pair()
+    # Type 15: a 0x00 format byte, then AMF0 values, the object switched to AMF3.
+    payload = (
+        b"\x00"
+        + amf0.encode("@setDataFrame", "onMetaData")
+        + b"\x11"
+        + amf3.encode({"width": 640, "height": 360})
+    )
+    client.connection.send_message(
+        Message(
+            type_id=MessageType.DATA_AMF3,
+            timestamp_ms=0,
+            message_stream_id=sid,
+            payload=payload,
+            chunk_stream_id=5,
+        )
+    )
+    _, sevents = roundtrip(client, server)
+    (meta,) = [e for e in sevents if isinstance(e, MetadataReceived)]
+    assert meta.metadata == {"width": 640, "height": 360}
+
+
+@pytest.mark.parametrize(
+    "type_id", [MessageType.SHARED_OBJECT_AMF0, MessageType.SHARED_OBJECT_AMF3]
+)
+def test_shared_object_messages_are_ignored_cleanly(type_id: int) -> None:
+    from aiortmp.protocol.messages import Message
+
+    client, server, sid = _publishing_pair()
+    # A SharedObject "use" event for "so1" (name, version, persistent, reserved, events).
+    body = b"\x00\x03so1" + bytes(4) + bytes(4) + bytes(4) + b"\x01" + bytes(4)
+    if type_id == MessageType.SHARED_OBJECT_AMF3:
+        body = b"\x00" + body
+    client.connection.send_message(
+        Message(
+            type_id=type_id, timestamp_ms=0, message_stream_id=0, payload=body, chunk_stream_id=3
+        )
+    )
+    client.send_media(sid, MessageType.VIDEO, 0, b"\x17\x01\x00\x00\x00")
+    _, sevents = roundtrip(client, server)
+    # Nothing surfaces for the shared object; the session carries on with media.
+    assert [type(e).__name__ for e in sevents] == ["MediaReceived"]

@@ -143,16 +143,16 @@ class RTMPServer:
         """Stop accepting, end every stream (recordings closed), close every connection."""
         for server in self._servers:
             server.close()
+        # End the published streams first: players are told, recordings closed, and the
+        # unpublish / record_done events still reach the hooks, which stop last.
+        for conn in list(self.connections):
+            for stream_id in list(conn.publishing):
+                conn._unpublish(stream_id)
         for component in reversed(self.components):
             try:
                 await component.stop()
             except Exception:
                 logger.exception("stopping %r failed", component)
-        for stream in self.registry.live():
-            for conn in list(self.connections):
-                for stream_id, published in list(conn.publishing.items()):
-                    if published is stream:
-                        conn._unpublish(stream_id)
         for recorder in list(self.recorders.values()):
             recorder.close()
         for conn in list(self.connections):

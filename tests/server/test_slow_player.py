@@ -78,3 +78,31 @@ async def test_stalled_player_is_dropped_while_others_get_every_keyframe(make_se
     assert server.stats["messages_dropped"] > 0  # non-key video went first
     # Memory held for it stayed within the hard limit plus one batch.
     assert max_backlog <= HARD + 2 * (FRAME + 4096), max_backlog
+
+
+async def test_dropping_the_only_player_does_not_hurt_the_publisher(make_server) -> None:
+    """Regression: the last player of a wire format dropped during fan-out used to change
+    the group dict while LiveStream.flush iterated it, killing the publisher's session."""
+    server: RTMPServer = await make_server(
+        player=PlayerPolicy(
+            backlog_soft_bytes=SOFT, backlog_hard_bytes=HARD, backlog_soft_ms=0, max_behind_s=30
+        )
+    )
+    events: list[ServerEvent] = []
+    server.subscribe(events.append)
+    async with rtmp.connect(url(server, "live"), timeout=5) as pub_conn:
+        publisher = await pub_conn.publish("solo")
+        stalled_conn = await rtmp.connect(url(server, "live"), timeout=5)
+        await stalled_conn.play("solo", queue_size=1)
+        for i in range(FRAMES):
+            await publisher.send_video(i * 40, video_frame(i, FRAME, GOP))
+            if i % 20 == 0:
+                await asyncio.sleep(0)
+        await asyncio.sleep(0.2)
+        stream = server.registry.get("live", "solo")
+        assert stream is not None and stream.is_live  # the publisher survived
+        assert stream.messages_in == FRAMES
+        assert not pub_conn.closed
+        await stalled_conn.close()
+    assert [e.kind for e in events].count(EventKind.PLAYER_DROPPED) == 1
+    assert server.stats["protocol_errors"] == 0

@@ -380,7 +380,9 @@ class LiveStream:
             return
         self._batch = []
         chunk_size = self.chunk_size
-        for wire_format, group in self._groups.items():
+        # Snapshots: a player dropped by the slow-player policy detaches itself (and may
+        # empty its group) while we iterate.
+        for wire_format, group in list(self._groups.items()):
             if len(batch) == 1:
                 data = batch[0].wire(wire_format, chunk_size)
             else:

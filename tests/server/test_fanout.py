@@ -8,7 +8,7 @@ import aiortmp.client as rtmp
 from aiortmp.protocol.messages import MessageType
 from aiortmp.server.app import RTMPServer
 
-from .conftest import url
+from ..conftest import url
 from .media import (
     AAC_SEQUENCE_HEADER,
     AVC_SEQUENCE_HEADER,

@@ -14,7 +14,7 @@ from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import PlayerPolicy
 from aiortmp.server.policy import EventKind, ServerEvent
 
-from .conftest import url
+from ..conftest import url
 from .media import AVC_SEQUENCE_HEADER, audio_frame, frame_index, video_frame
 
 SOFT = 256 * 1024

@@ -33,8 +33,9 @@ servers do not understand it, so a repeated container is written again in full a
 cyclic one is refused with :class:`~aiortmp.protocol.errors.AMFEncodeError`.
 
 Malformed input raises :class:`~aiortmp.protocol.errors.AMFError`; nesting deeper than
-``max_depth`` raises :class:`~aiortmp.protocol.errors.LimitExceededError`. No other
-exception escapes the decoder.
+``max_depth`` raises :class:`~aiortmp.protocol.errors.LimitExceededError`, and so do
+references that would make a small body stand for a huge value (see
+:data:`DEFAULT_MAX_EXPANSION`). No other exception escapes the decoder.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_EXPANSION",
     "UNDEFINED",
     "AMF3Value",
     "Decoder",
@@ -70,6 +72,14 @@ __all__ = [
 
 #: Default limit on nested containers (objects, arrays, typed objects, AMF3 values).
 DEFAULT_MAX_DEPTH: Final = 64
+
+#: Default limit, in bytes, on what references may add to a body. A reference (AMF0 §2.9,
+#: AMF3 §2.1) costs 2 or 3 bytes and stands for a whole earlier value; an array of two
+#: references to the previous array, repeated 40 times, is 500 bytes that stand for 2**40
+#: values, which re-encoding, logging or JSON would try to write out. Each reference is
+#: charged the size of what it stands for (its encoded bytes plus the expansion of the
+#: references inside it); the sum over a body may not exceed this.
+DEFAULT_MAX_EXPANSION: Final = 1024 * 1024
 
 
 class Marker:
@@ -263,12 +273,29 @@ class Decoder:
             holds a view of it.
         max_depth: maximum number of nested containers (objects, ECMA arrays, strict
             arrays, typed objects, and AMF3 containers).
+        max_expansion: maximum number of bytes that references may add to the body when
+            its values are written out in full (see :data:`DEFAULT_MAX_EXPANSION`).
     """
 
-    __slots__ = ("_view", "_pos", "_end", "_max_depth", "_depth", "_refs", "_amf3")
+    __slots__ = (
+        "_view",
+        "_pos",
+        "_end",
+        "_max_depth",
+        "_depth",
+        "_refs",
+        "_amf3",
+        "_weights",
+        "_expansion",
+        "_max_expansion",
+    )
 
     def __init__(
-        self, data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX_DEPTH
+        self,
+        data: bytes | bytearray | memoryview,
+        *,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_expansion: int = DEFAULT_MAX_EXPANSION,
     ) -> None:
         self._view = _as_view(data)
         self._pos = 0
@@ -277,6 +304,10 @@ class Decoder:
         self._depth = 0
         self._refs: list[Any] = []
         self._amf3: amf3.Decoder | None = None
+        # Reference table index -> bytes the value stands for, once it is complete.
+        self._weights: dict[int, int] = {}
+        self._expansion = 0
+        self._max_expansion = max_expansion
 
     @property
     def position(self) -> int:
@@ -297,7 +328,8 @@ class Decoder:
         Raises:
             AMFError: the bytes are not valid AMF0 (truncated, unknown or unsupported
                 marker, invalid UTF-8, bad object end, reference out of range, ...).
-            LimitExceededError: the value nests deeper than ``max_depth``.
+            LimitExceededError: the value nests deeper than ``max_depth``, or its
+                references expand the body by more than ``max_expansion`` bytes.
         """
         start = self._pos
         depth = self._depth
@@ -335,7 +367,15 @@ class Decoder:
         if marker < len(_READERS):
             reader = _READERS[marker]
             if reader is not None:
-                return reader(self)
+                refs = self._refs
+                slot = len(refs)
+                expansion = self._expansion
+                value = reader(self)
+                if len(refs) > slot:
+                    # A container takes its table slot before its members do: record
+                    # what a later reference to it stands for.
+                    self._weights[slot] = self._pos - pos + self._expansion - expansion
+                return value
         message = _REJECTED_MARKERS.get(marker)
         if message is None:
             message = f"unknown AMF0 type marker 0x{marker:02x}"
@@ -356,6 +396,15 @@ class Decoder:
             )
         self._pos = end
         return str(self._view[start:end], "utf-8")
+
+    def _expand(self, size: int) -> None:
+        expansion = self._expansion + size
+        if expansion > self._max_expansion:
+            raise LimitExceededError(
+                f"AMF references expand the body by more than max_expansion="
+                f"{self._max_expansion} bytes"
+            )
+        self._expansion = expansion
 
     def _enter(self) -> None:
         depth = self._depth + 1
@@ -414,6 +463,9 @@ class Decoder:
                 f"AMF0 reference {index} at offset {pos} but only {len(self._refs)} "
                 "complex values precede it"
             )
+        # A reference to a container still being read (a cycle) adds nothing here;
+        # encoders refuse cycles (AMFEncodeError) instead of writing them forever.
+        self._expand(self._weights.get(index, 0))
         return self._refs[index]
 
     def _read_ecma_array(self) -> ECMAArray:
@@ -480,8 +532,14 @@ class Decoder:
 
         decoder = self._amf3
         if decoder is None:
-            decoder = self._amf3 = amf3.Decoder(self._view, max_depth=self._max_depth)
+            decoder = self._amf3 = amf3.Decoder(
+                self._view, max_depth=self._max_depth, max_expansion=self._max_expansion
+            )
+        before = decoder._expansion
         value, self._pos = decoder._read_nested(self._pos, self._depth)
+        # The AMF3 references count against this body too (and so weigh on any AMF0
+        # reference to a container holding this value).
+        self._expand(decoder._expansion - before)
         return value
 
 
@@ -519,7 +577,8 @@ def decode(data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX
 
     Raises:
         AMFError: the bytes are not one valid AMF0 value (including trailing bytes).
-        LimitExceededError: the value nests deeper than ``max_depth``.
+        LimitExceededError: the value nests deeper than ``max_depth``, or references
+            expand it too much (:data:`~aiortmp.protocol.amf0.DEFAULT_MAX_EXPANSION`).
     """
     decoder = Decoder(data, max_depth=max_depth)
     value = decoder.read_value()
@@ -545,7 +604,8 @@ def decode_all(
 
     Raises:
         AMFError: the bytes are not a sequence of valid AMF0 values.
-        LimitExceededError: a value nests deeper than ``max_depth``.
+        LimitExceededError: a value nests deeper than ``max_depth``, or references
+            expand the body too much (:data:`~aiortmp.protocol.amf0.DEFAULT_MAX_EXPANSION`).
     """
     decoder = Decoder(data, max_depth=max_depth)
     values: list[Any] = []

@@ -59,6 +59,7 @@ from typing import Any, Final
 
 from aiortmp.protocol.amf0 import (
     DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_EXPANSION,
     UNDEFINED,
     AMF3Value,
     ECMAArray,
@@ -256,6 +257,9 @@ class Decoder:
             vectors, dictionaries, externalizable objects).
         externalizable: readers for externalizable classes by class name; defaults
             to the live :data:`EXTERNALIZABLE_READERS` registry.
+        max_expansion: maximum number of bytes that string, object and traits references
+            may add to the body when its values are written out in full (see
+            :data:`~aiortmp.protocol.amf0.DEFAULT_MAX_EXPANSION`).
     """
 
     __slots__ = (
@@ -268,6 +272,9 @@ class Decoder:
         "_objects",
         "_traits",
         "_externalizable",
+        "_weights",
+        "_expansion",
+        "_max_expansion",
     )
 
     def __init__(
@@ -276,6 +283,7 @@ class Decoder:
         *,
         max_depth: int = DEFAULT_MAX_DEPTH,
         externalizable: Mapping[str, ExternalizableReader] | None = None,
+        max_expansion: int = DEFAULT_MAX_EXPANSION,
     ) -> None:
         self._view = _as_view(data)
         self._pos = 0
@@ -286,6 +294,10 @@ class Decoder:
         self._objects: list[Any] = []
         self._traits: list[_Traits] = []
         self._externalizable = EXTERNALIZABLE_READERS if externalizable is None else externalizable
+        # Object table index -> bytes the value stands for, once it is complete.
+        self._weights: dict[int, int] = {}
+        self._expansion = 0
+        self._max_expansion = max_expansion
 
     @property
     def position(self) -> int:
@@ -309,7 +321,8 @@ class Decoder:
         Raises:
             AMFError: the bytes are not valid AMF3 (truncated, unknown marker, invalid
                 UTF-8, reference out of range, unregistered externalizable class, ...).
-            LimitExceededError: the value nests deeper than ``max_depth``.
+            LimitExceededError: the value nests deeper than ``max_depth``, or its
+                references expand the body by more than ``max_expansion`` bytes.
         """
         start = self._pos
         depth = self._depth
@@ -374,7 +387,15 @@ class Decoder:
             # AMF3 §3.6: a signed 29-bit integer in two's complement.
             return n - 0x20000000 if n & 0x10000000 else n
         if marker < len(_READERS):
-            return _READERS[marker](self)
+            objects = self._objects
+            slot = len(objects)
+            expansion = self._expansion
+            value = _READERS[marker](self)
+            if len(objects) > slot:
+                # A complex value takes its table slot before its members do: record
+                # what a later reference to it stands for.
+                self._weights[slot] = self._pos - pos + self._expansion - expansion
+            return value
         raise AMFError(f"unknown AMF3 type marker 0x{marker:02x} at offset {pos}")
 
     def _read_u29(self) -> int:
@@ -441,7 +462,9 @@ class Decoder:
                 f"AMF3 string reference {index} before offset {self._pos} but the table "
                 f"holds {len(self._strings)}"
             )
-        return self._strings[index]
+        text = self._strings[index]
+        self._expand(len(text))
+        return text
 
     def _object_ref(self, index: int) -> Any:
         if index >= len(self._objects):
@@ -452,7 +475,18 @@ class Decoder:
         value = self._objects[index]
         if value is _PENDING:
             raise AMFError(f"AMF3 object reference {index} to an externalizable still being read")
+        # A reference to a container still being read (a cycle) adds nothing.
+        self._expand(self._weights.get(index, 0))
         return value
+
+    def _expand(self, size: int) -> None:
+        expansion = self._expansion + size
+        if expansion > self._max_expansion:
+            raise LimitExceededError(
+                f"AMF references expand the body by more than max_expansion="
+                f"{self._max_expansion} bytes"
+            )
+        self._expansion = expansion
 
     def _enter(self) -> None:
         depth = self._depth + 1
@@ -553,6 +587,8 @@ class Decoder:
                     f"table holds {len(self._traits)}"
                 )
             traits = self._traits[index]
+            # Each use writes the member names out again.
+            self._expand(len(traits.class_name) + sum(map(len, traits.members)))
         elif ref & 4:
             # U29O-traits-ext: the remaining bits are not significant.
             traits = _Traits(self._read_string(), (), False, True)
@@ -707,7 +743,8 @@ def decode(data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX
 
     Raises:
         AMFError: the bytes are not one valid AMF3 value (including trailing bytes).
-        LimitExceededError: the value nests deeper than ``max_depth``.
+        LimitExceededError: the value nests deeper than ``max_depth``, or references
+            expand it too much (:data:`~aiortmp.protocol.amf0.DEFAULT_MAX_EXPANSION`).
     """
     decoder = Decoder(data, max_depth=max_depth)
     value = decoder.read_value()
@@ -733,7 +770,8 @@ def decode_all(
 
     Raises:
         AMFError: the bytes are not a sequence of valid AMF3 values.
-        LimitExceededError: a value nests deeper than ``max_depth``.
+        LimitExceededError: a value nests deeper than ``max_depth``, or references
+            expand the body too much (:data:`~aiortmp.protocol.amf0.DEFAULT_MAX_EXPANSION`).
     """
     decoder = Decoder(data, max_depth=max_depth)
     values: list[Any] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -172,29 +173,6 @@ STREAM_TRANSITIONS: dict[tuple[NetStreamState, _In], NetStreamState] = {
     (_S.PLAYING, _In.PLAY): _S.PLAY_PENDING,
     (_S.PLAYING, _In.CLOSE): _S.IDLE,
 }
-
-_C = NetConnectionState
-#: Which commands the peer may send in each NetConnection state (server role).
-_STREAM_COMMANDS = frozenset(
-    {
-        "createStream",
-        "releaseStream",
-        "FCPublish",
-        "FCUnpublish",
-        "FCSubscribe",
-        "FCUnsubscribe",
-        "publish",
-        "play",
-        "play2",
-        "deleteStream",
-        "closeStream",
-        "receiveAudio",
-        "receiveVideo",
-        "pause",
-        "seek",
-        "getStreamLength",
-    }
-)
 
 
 class _SessionBase:
@@ -383,6 +361,11 @@ class ServerSession(_SessionBase):
         }
 
     # -- tables -------------------------------------------------------------------------
+
+    @property
+    def handled_commands(self) -> frozenset[str]:
+        """The command names this session answers itself or turns into request events."""
+        return frozenset(self._handlers)
 
     def stream_state(self, stream_id: int) -> NetStreamState | None:
         """The state of NetStream ``stream_id``, or None if it was never created."""
@@ -594,7 +577,8 @@ class ServerSession(_SessionBase):
 
     def _stream_argument(self, command: Command) -> int | None:
         value = command.argument(0)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        # NaN and infinities are numbers to AMF0 but have no int(): refused below.
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return int(value)
         if isinstance(value, str):
             # GStreamer's rtmp2sink sends deleteStream with the stream *name*; resolve it
@@ -700,7 +684,9 @@ class ServerSession(_SessionBase):
 
     def accept_play(self, request: PlayRequest) -> None:
         """Accept ``play``: StreamBegin, ``NetStream.Play.Reset`` (if reset),
-        ``NetStream.Play.Start``, ``|RtmpSampleAccess``, ``NetStream.Data.Start``.
+        ``NetStream.Play.Start``, ``|RtmpSampleAccess`` (as nginx-rtmp does; no
+        ``NetStream.Data.Start`` data message: FFmpeg turns it into a phantom data stream
+        with a packet at timestamp 0, which skews the start of late players).
 
         The owner then sends metadata, sequence headers and media.
 
@@ -721,7 +707,6 @@ class ServerSession(_SessionBase):
             sid, NetStatusCode.PLAY_START, f"Started playing {request.name}.", details=request.name
         )
         self.send_data(sid, "|RtmpSampleAccess", True, True)
-        self.send_data(sid, "onStatus", status_object(NetStatusCode.DATA_START))
 
     def reject_play(
         self,

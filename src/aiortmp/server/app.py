@@ -17,6 +17,7 @@ import signal
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .components import Component, build_components
 from .config import ConfigError, ServerConfig, load_config, parse_host_port
@@ -27,6 +28,10 @@ from .registry import StreamRegistry
 from .stream import LiveStream
 
 __all__ = ["RTMPServer"]
+
+if TYPE_CHECKING:
+    from .auth import ChannelKeyStore
+    from .relay import RelayService
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -75,6 +80,10 @@ class RTMPServer:
         #: access policies, all of which must allow a request (see policy.py)
         self.policies: list[AccessPolicy] = []
         self._listeners: list[Callable[[ServerEvent], None]] = []
+        #: push/pull relays, set by the relay component (server/relay.py)
+        self.relay: RelayService | None = None
+        #: livego-style channel keys, set by the auth component (server/auth.py)
+        self.channel_keys: ChannelKeyStore | None = None
         self.components: list[Component] = build_components(self)
 
     # -- lifecycle ------------------------------------------------------------------------

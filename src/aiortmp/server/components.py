@@ -32,4 +32,9 @@ class Component(Protocol):
 def build_components(server: RTMPServer) -> list[Component]:
     """The components the configuration asks for, in start order."""
     components: list[Component] = []
+    # Access control always runs: it sets ``server.channel_keys`` for the HTTP API and puts
+    # only the policies ``[auth]`` asks for at the front of ``server.policies``.
+    from .auth import AuthService
+
+    components.append(AuthService(server))
     return components

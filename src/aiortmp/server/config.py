@@ -16,6 +16,8 @@ Example ``aiortmp.toml``::
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,14 +26,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from .policy import EventKind
+
 __all__ = [
+    "AppAuth",
     "AuthConfig",
+    "AuthRule",
     "ConfigError",
+    "ExecHookConfig",
     "HTTPConfig",
     "HooksConfig",
     "Limits",
@@ -41,6 +49,7 @@ __all__ = [
     "RelayPush",
     "ServerConfig",
     "TLSConfig",
+    "WebhookConfig",
     "load_config",
     "parse_host_port",
 ]
@@ -121,7 +130,12 @@ class HTTPConfig(_Model):
     """The HTTP surface (API, metrics, HTTP-FLV, dashboard). An empty list disables it."""
 
     listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:8080"])
-    api_token: str | None = Field(None, description="bearer token required by /api")
+    api_token: str | None = Field(
+        None, description="bearer token required by /api and /control (None: open)"
+    )
+    flv: bool = Field(True, description="serve HTTP-FLV and WebSocket-FLV at /{app}/{name}.flv")
+    dashboard: bool = Field(True, description="serve the dashboard at /")
+    metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
 
     @field_validator("listen")
     @classmethod
@@ -131,40 +145,218 @@ class HTTPConfig(_Model):
         return value
 
 
+def _check_rtmp_url(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("rtmp", "rtmps") or not rest.split("/", 1)[0]:
+        raise ValueError(f"not an rtmp:// or rtmps:// URL: {value!r}")
+    if "/" not in rest.strip("/"):
+        raise ValueError(f"the URL needs an application: rtmp://host/app, got {value!r}")
+    return value
+
+
 class RelayPush(_Model):
-    """Push every stream published in ``app`` (or only ``stream``) to ``url/<stream>``."""
+    """``[[relay.push]]``: every stream published in ``app`` (or only ``stream``) is also
+    published to ``url/<stream>`` (the query string of ``url``, if any, is kept at the end).
+    """
 
     app: str
     url: str
-    stream: str | None = None
+    stream: str | None = Field(None, description="only this stream name (default: every one)")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_rtmp_url(value)
 
 
 class RelayPull(_Model):
-    """A play of ``app/<name>`` not published here pulls ``url/<name>``."""
+    """``[[relay.pull]]``: a play of ``app/<name>`` that is not published here pulls
+    ``url/<name>``; the pull stops ``idle_timeout_s`` after its last player left. Names in
+    ``static`` are pulled all the time.
+    """
 
     app: str
     url: str
     static: list[str] = Field(default_factory=list, description="names always mirrored")
     idle_timeout_s: float = Field(10.0, ge=0, description="grace after the last player")
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_rtmp_url(value)
+
 
 class RelayConfig(_Model):
-    """Relays: ``[[relay.push]]`` and ``[[relay.pull]]`` tables."""
+    """Relays: ``[[relay.push]]`` and ``[[relay.pull]]`` tables, and how they reconnect."""
 
     push: list[RelayPush] = Field(default_factory=list)
     pull: list[RelayPull] = Field(default_factory=list)
+    reconnect_initial_s: float = Field(0.5, gt=0, description="first reconnect delay")
+    reconnect_max_s: float = Field(10.0, gt=0, description="reconnect delay cap (doubling)")
+    timeout_s: float = Field(10.0, gt=0, description="per request to the remote server")
+    push_queue_bytes: int = Field(
+        4 * 1024 * 1024, ge=64 * 1024, description="per pushed stream; past it video is dropped"
+    )
+
+
+def _check_networks(value: list[str]) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {item!r}") from exc
+    return value
+
+
+class AuthRule(_Model):
+    """``[auth.apps.<app>.publish]`` / ``[auth.apps.<app>.play]``: who may do that.
+
+    Every check that is configured must pass, in this order: ``deny``/``allow`` (client
+    address), ``channel_keys`` (publish only), ``keys``/``stream_keys``/``keys_file``,
+    ``token_secrets``, then ``callback``. An empty rule allows everything.
+    """
+
+    allow: list[str] = Field(
+        default_factory=list, description="client addresses/networks allowed (empty: any)"
+    )
+    deny: list[str] = Field(default_factory=list, description="addresses/networks refused")
+    keys: list[SecretStr] = Field(
+        default_factory=list, description="stream keys valid for any stream name"
+    )
+    stream_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="stream name -> its own key"
+    )
+    keys_file: Path | None = Field(
+        None, description="lines 'KEY' or 'NAME KEY' (# comments); re-read when it changes"
+    )
+    key_param: str = Field("key", min_length=1, description="query parameter carrying the key")
+    token_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="HMAC-SHA256 secrets for ?expires=&token= (several: key rotation)",
+    )
+    channel_keys: bool = Field(
+        False, description="publish: the stream name is a room's channel key (livego)"
+    )
+    callback: str | None = Field(
+        None, description="POST JSON here; 2xx allows, anything else or a timeout denies"
+    )
+    callback_timeout_s: float = Field(5.0, gt=0)
+
+    _check_allow = field_validator("allow", "deny")(_check_networks)
+
+    @field_validator("callback")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/]+", value):
+            raise ValueError(f"callback must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class AppAuth(_Model):
+    """``[auth.apps.<app>]``: the rules of one application (``"*"``: any other app)."""
+
+    publish: AuthRule | None = None
+    play: AuthRule | None = None
 
 
 class AuthConfig(_Model):
-    """Access control (see the README's security section)."""
+    """Access control (see docs/security.md).
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    Example::
+
+        [auth]
+        deny = ["203.0.113.0/24"]            # refused at connect, every app
+        channel_keys_file = "/var/lib/aiortmp/channel-keys.json"
+
+        [auth.apps.live.publish]
+        keys = ["s3cret"]                    # rtmp://host/live/cam?key=s3cret
+
+        [auth.apps.live.play]
+        token_secrets = ["t0ps3cret"]        # rtmp://host/live/cam?expires=...&token=...
+    """
+
+    allow: list[str] = Field(
+        default_factory=list, description="client networks allowed to connect (empty: any)"
+    )
+    deny: list[str] = Field(default_factory=list, description="networks refused at connect")
+    apps: dict[str, AppAuth] = Field(default_factory=dict, description='by app name; "*": others')
+    channel_keys_file: Path | None = Field(
+        None, description="JSON file persisting the channel keys (None: memory only)"
+    )
+
+    _check_allow = field_validator("allow", "deny")(_check_networks)
+
+
+#: The events a webhook gets when it does not list its own.
+DEFAULT_WEBHOOK_EVENTS = (
+    EventKind.CONNECT,
+    EventKind.DISCONNECT,
+    EventKind.PUBLISH,
+    EventKind.UNPUBLISH,
+    EventKind.PLAY,
+    EventKind.STOP,
+    EventKind.RECORD_DONE,
+)
+
+
+class WebhookConfig(_Model):
+    """``[[hooks.webhook]]``: POST each event as JSON to ``url``, in order, off the media path.
+
+    Each webhook has a bounded queue and one sender: a slow or dead receiver only fills its
+    queue (then events are dropped and counted); media never waits on it.
+    """
+
+    url: str
+    events: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_WEBHOOK_EVENTS))
+    timeout_s: float = Field(5.0, gt=0, description="per attempt")
+    retries: int = Field(3, ge=0, description="attempts after the first one")
+    backoff_s: float = Field(0.5, ge=0, description="delay before the first retry; doubles")
+    queue_size: int = Field(1000, ge=1, description="events waiting; more are dropped")
+    secret: str | None = Field(None, description="HMAC-SHA256 key for X-Aiortmp-Signature")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("webhook url must start with http:// or https://")
+        return value
+
+
+class ExecHookConfig(_Model):
+    """``[[hooks.exec]]``: run ``command`` on an event.
+
+    ``on = "publish"`` runs it for as long as the stream is live (restarted with backoff if
+    it exits, SIGTERM then SIGKILL on unpublish); any other event runs it once (killed after
+    ``timeout_s``). ``{app}``, ``{name}``, ``{session_id}``, ``{remote}`` and the event's
+    details (``{path}`` for record_done) are substituted in every argument.
+    """
+
+    on: EventKind = EventKind.PUBLISH
+    command: list[str] = Field(min_length=1)
+    app: str | None = Field(None, description="only streams of this app")
+    name_regex: str | None = Field(None, description="only stream names matching (fullmatch)")
+    restart_delay_s: float = Field(1.0, ge=0, description="first restart delay; doubles")
+    restart_delay_max_s: float = Field(30.0, ge=0)
+    stop_timeout_s: float = Field(5.0, gt=0, description="SIGTERM to SIGKILL")
+    timeout_s: float = Field(300.0, gt=0, description="one-shot hooks are killed after this")
+
+    @field_validator("name_regex")
+    @classmethod
+    def _check_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
 
 
 class HooksConfig(_Model):
-    """Event hooks (webhooks, exec hooks)."""
+    """Event hooks: ``[[hooks.webhook]]`` and ``[[hooks.exec]]`` tables."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    webhook: list[WebhookConfig] = Field(default_factory=list)
+    exec: list[ExecHookConfig] = Field(default_factory=list)
 
 
 class ServerConfig(_Model):

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aiortmp.protocol.commands import NetStatusCode
-from aiortmp.protocol.errors import RemoteProtocolError
+from aiortmp.protocol.errors import (
+    AMFEncodeError,
+    HandshakeError,
+    MessageError,
+    RemoteProtocolError,
+)
 from aiortmp.protocol.events import (
     CommandReceived,
     ConnectRequest,
@@ -31,7 +36,7 @@ from aiortmp.protocol.events import (
     ReceiveMediaChanged,
     StreamClosed,
 )
-from aiortmp.protocol.session import ServerSession
+from aiortmp.protocol.session import NetStreamState, ServerSession
 
 from .player import Player, PlayerHost
 from .policy import ALLOW, Decision, EventKind, Request, ServerEvent
@@ -45,6 +50,11 @@ __all__ = ["RTMPServerProtocol"]
 logger = logging.getLogger("aiortmp.server")
 
 _session_ids = itertools.count(1)
+
+
+def next_session_id() -> int:
+    """A new server-wide session id (RTMP connections and HTTP-FLV viewers share them)."""
+    return next(_session_ids)
 
 
 class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
@@ -71,7 +81,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             max_chunk_streams=limits.max_chunk_streams,
             max_pending_bytes=limits.max_pending_bytes,
         )
-        self.id = next(_session_ids)
+        self.id = next_session_id()
         self.remote = "?"
         self.remote_host = ""
         self.app = ""
@@ -148,6 +158,9 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         except RemoteProtocolError as exc:
             self.log(logging.WARNING, "protocol error, closing: %s: %s", type(exc).__name__, exc)
             self.server.stats["protocol_errors"] += 1
+            if isinstance(exc, HandshakeError):
+                self.server.stats["handshake_failures"] += 1
+                self.server.emit(self.event(EventKind.HANDSHAKE_FAILURE, reason=str(exc)))
             self.server.emit(
                 self.event(EventKind.PROTOCOL_ERROR, error=type(exc).__name__, message=str(exc))
             )
@@ -259,6 +272,9 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         task.add_done_callback(done)
 
     def _denied(self, action: str, name: str, decision: Decision) -> None:
+        # A denial may name what to log instead of the request (a wrong channel key is
+        # still a key: it is not logged).
+        name = decision.name or name
         self.log(logging.WARNING, "%s %s denied: %s", action, name or self.app, decision.reason)
         self.server.stats["auth_denials"] += 1
         self.server.emit(
@@ -309,10 +325,25 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             return
         self.session.accept_connect(request)
         self.connected = True
-        self.log(logging.INFO, "connect tcUrl=%s", request.tc_url)
+        # The query string is cut: it may carry keys or tokens.
+        self.log(logging.INFO, "connect tcUrl=%s", request.tc_url.partition("?")[0])
         self.server.emit(self.event(EventKind.CONNECT, tc_url=request.tc_url))
 
+    def _pending(self, request: PublishRequest | PlayRequest, state: NetStreamState) -> bool:
+        """Whether ``request`` still waits for an answer.
+
+        It may not: one read can carry ``play`` and ``closeStream``, and an access policy
+        may answer after the client closed, deleted or reused the NetStream.
+        """
+        session = self.session
+        return (
+            session.stream_state(request.stream_id) is state
+            and session.stream_names.get(request.stream_id) == request.name
+        )
+
     def _on_publish(self, request: PublishRequest) -> None:
+        if not self._pending(request, NetStreamState.PUBLISH_PENDING):
+            return
         if not request.name:
             self.session.reject_publish(request, "empty stream name")
             self.log(logging.INFO, "publish refused: empty stream name")
@@ -324,6 +355,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
 
     def _finish_publish(self, request: PublishRequest, decision: Decision) -> None:
         session = self.session
+        if not self._pending(request, NetStreamState.PUBLISH_PENDING):
+            return
         if not decision.allowed:
             self._denied("publish", request.name, decision)
             session.reject_publish(request, decision.reason or "publishing not allowed")
@@ -360,6 +393,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         )
 
     def _on_play(self, request: PlayRequest) -> None:
+        if not self._pending(request, NetStreamState.PLAY_PENDING):
+            return
         # A new play on the same NetStream replaces the previous one.
         self._stop_playing(request.stream_id, quiet=True)
         if not request.name:
@@ -371,6 +406,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         )
 
     def _finish_play(self, request: PlayRequest, decision: Decision) -> None:
+        if not self._pending(request, NetStreamState.PLAY_PENDING):
+            return
         if not decision.allowed:
             self._denied("play", request.name, decision)
             self.session.reject_play(
@@ -430,7 +467,11 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
     def _on_metadata(self, event: MetadataReceived) -> None:
         stream = self.publishing.get(event.stream_id)
         if stream is not None:
-            stream.set_metadata(dict(event.metadata), event.timestamp_ms)
+            try:
+                stream.set_metadata(dict(event.metadata), event.timestamp_ms)
+            except AMFEncodeError as exc:
+                # Cyclic (AMF0 §2.9 references) metadata cannot be written for players.
+                raise MessageError(f"onMetaData cannot be relayed: {exc}") from exc
 
     def _on_data(self, event: DataReceived) -> None:
         stream = self.publishing.get(event.stream_id)
@@ -456,12 +497,15 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
 
     def notify_publish(self, player: Player) -> None:
         """StreamBegin + NetStream.Play.PublishNotify to a waiting player."""
+        if self.closed or not self.session.is_open:
+            return
         self.session.notify_publish(player.message_stream_id, player.stream.name)
         self._flush()
 
     def notify_unpublish(self, player: Player) -> None:
         """NetStream.Play.UnpublishNotify + StreamEOF; the player stays for a republish."""
-        if self.closed:
+        # The peer may have sent EOF already (connection_lost not run yet).
+        if self.closed or not self.session.is_open:
             return
         self.session.notify_unpublish(player.message_stream_id, player.stream.name)
         self._flush()

@@ -1,8 +1,8 @@
-"""In-process servers on loopback for server tests."""
+"""Shared fixtures: in-process servers on loopback (tests/server, tests/test_client.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -10,9 +10,11 @@ import pytest
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import HTTPConfig, ServerConfig
 
+ServerFactory = Callable[..., Awaitable[RTMPServer]]
+
 
 @pytest.fixture
-async def make_server() -> AsyncIterator[Any]:
+async def make_server() -> AsyncIterator[ServerFactory]:
     """``await make_server(**config)`` starts an RTMPServer on 127.0.0.1:<free port>."""
     servers: list[RTMPServer] = []
 

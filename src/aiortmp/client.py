@@ -9,51 +9,87 @@
 
     async with aiortmp.connect("rtmp://127.0.0.1/live") as conn:
         async for message in await conn.play("cam"):
-            print(message.type_id, message.timestamp_ms, len(message.payload))
+            print(message.type_id, message.timestamp_ms, message.header)
+
+The adapter is thin (websockets' ``asyncio/connection.py`` is the model):
+:class:`_ClientProtocol` feeds bytes to :class:`~aiortmp.protocol.session.ClientSession`,
+writes what it wants sent and hands its events to the :class:`Connection`, which resolves
+pending calls and queues media for :class:`Player` iterators.
+
+:func:`reconnecting` (with :class:`Backoff`) keeps a connection up across server restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl as ssl_module
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Final, cast
 
-from .media.tags import AudioTag, VideoTag, parse_audio_tag, parse_video_tag
-from .protocol.control import StreamEOF
-from .protocol.errors import RemoteProtocolError, RTMPError
+from .media.errors import CodecHeaderError
+from .media.tags import (
+    AudioKind,
+    AudioTag,
+    VideoKind,
+    VideoTag,
+    parse_audio_tag,
+    parse_video_tag,
+)
+from .protocol import amf0
+from .protocol.commands import DataMessage, NetStatusCode
+from .protocol.control import StreamBegin, StreamEOF
+from .protocol.errors import LocalProtocolError, RemoteProtocolError, RTMPError
 from .protocol.events import (
     CommandResult,
     ControlReceived,
     DataReceived,
     Event,
+    HandshakeComplete,
     MediaReceived,
     MetadataReceived,
     StatusReceived,
 )
-from .protocol.messages import MessageType
+from .protocol.messages import ChunkStreamId, Message, MessageType
 from .protocol.session import ClientSession
 
 __all__ = [
+    "Backoff",
     "ClientError",
     "ClientTimeoutError",
     "Connection",
     "MediaMessage",
+    "PlayEvent",
     "Player",
     "Publisher",
     "RTMPURL",
     "RejectedError",
     "connect",
     "parse_url",
+    "reconnecting",
 ]
 
 logger = logging.getLogger("aiortmp.client")
 
-DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
+DEFAULT_PORTS: Final = {"rtmp": 1935, "rtmps": 443}
+
+#: Data messages that are session plumbing, not stream content: servers send them right
+#: after ``NetStream.Play.Start`` (``|RtmpSampleAccess``, ``onStatus NetStream.Data.Start``).
+_PLUMBING_DATA: Final = frozenset({"|RtmpSampleAccess", "onStatus"})
+
+#: The AMF0 string ``onMetaData`` that starts an FLV script tag body (FLV v10.1 E.4.4.1).
+_ON_METADATA: Final = amf0.encode("onMetaData")
+_SET_DATA_FRAME: Final = amf0.encode("@setDataFrame")
+
+#: Status codes after which a played stream has no more media for now.
+_END_CODES: Final = frozenset(
+    {NetStatusCode.PLAY_STOP, NetStatusCode.PLAY_UNPUBLISH_NOTIFY, "NetStream.Play.Complete"}
+)
 
 
 class ClientError(RTMPError):
@@ -61,11 +97,11 @@ class ClientError(RTMPError):
 
 
 class RejectedError(ClientError):
-    """The server refused connect, publish or play.
+    """The server refused connect, createStream, publish or play.
 
     Attributes:
         code: the NetStatus code (``NetConnection.Connect.Rejected``,
-            ``NetStream.Publish.BadName``...).
+            ``NetStream.Publish.BadName``, ``NetStream.Play.StreamNotFound``...).
         description: the server's description.
     """
 
@@ -76,7 +112,10 @@ class RejectedError(ClientError):
 
 
 class ClientTimeoutError(ClientError, TimeoutError):
-    """The server did not answer within the timeout."""
+    """The server did not answer (or sent nothing) within the timeout."""
+
+
+# -- URLs -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,8 +126,9 @@ class RTMPURL:
         scheme: ``rtmp`` or ``rtmps``.
         host: host name or address.
         port: TCP port (1935 for rtmp, 443 for rtmps by default).
-        app: the application (first path segment), with the query string if any.
-        stream: the rest of the path (the stream name), or "".
+        app: the application (first path segment); with the query string when the URL has
+            no stream name (the token then goes with ``connect``).
+        stream: the rest of the path (the stream name) with the query string, or "".
         tc_url: ``scheme://host:port/app`` as sent in ``connect``.
     """
 
@@ -103,21 +143,32 @@ class RTMPURL:
 def parse_url(url: str) -> RTMPURL:
     """Parse an RTMP URL; the app is the first path segment, as in nginx-rtmp.
 
-    The query string is attached to the app (for ``connect``) and to the stream name (for
-    ``publish``/``play``), where servers look for tokens.
+    The query string goes with the stream name when there is one (``publish``/``play``
+    ``name?token=x``, as FFmpeg sends it), else with the app (``connect``), which is where
+    servers look for authentication tokens.
+
+    Args:
+        url: ``rtmp[s]://host[:port]/app[/stream][?query]``.
+
+    Returns:
+        The parsed URL.
 
     Raises:
-        ClientError: not an rtmp:// or rtmps:// URL, or no app.
+        ClientError: not an rtmp:// or rtmps:// URL, no host, or no app.
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_value = parts.port
+    except ValueError as exc:
+        raise ClientError(f"invalid URL {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise ClientError(f"not an rtmp:// or rtmps:// URL: {url!r}")
     host = parts.hostname or ""
     if not host:
         raise ClientError(f"no host in {url!r}")
-    port = parts.port or DEFAULT_PORTS[scheme]
-    path = parts.path.lstrip("/")
+    port = port_value or DEFAULT_PORTS[scheme]
+    path = urllib.parse.unquote(parts.path).lstrip("/")
     app, _, stream = path.partition("/")
     if not app:
         raise ClientError(f"no application in {url!r}")
@@ -133,53 +184,125 @@ def parse_url(url: str) -> RTMPURL:
     )
 
 
+def join_url(base: str, name: str) -> str:
+    """``rtmp://h/app?q`` + ``name`` → ``rtmp://h/app/name?q`` (a relay's upstream URL).
+
+    Args:
+        base: an application URL, optionally with a query string (kept at the end).
+        name: the stream name to append.
+
+    Returns:
+        The stream URL.
+    """
+    head, sep, query = base.partition("?")
+    return f"{head.rstrip('/')}/{name}" + (f"?{query}" if sep else "")
+
+
+# -- media messages ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MediaMessage:
     """One message received while playing.
 
     Attributes:
-        type_id: 8 (audio), 9 (video) or 18 (data: ``metadata`` is set).
-        timestamp_ms: the message timestamp in ms.
-        payload: the FLV tag body (audio/video) or the AMF0 body (data).
+        type_id: 8 (audio), 9 (video) or 18 (data; ``metadata`` or ``data`` is set).
+        timestamp_ms: the message timestamp in ms (32-bit, as the server sent it).
+        payload: the FLV tag body (audio/video: tag header + codec data; data messages
+            other than metadata: the AMF0 body as received). ``b""`` for metadata.
+        header: the parsed tag header (E-RTMP v2 ExVideoTagHeader/ExAudioTagHeader, or
+            legacy FLV v10.1 E.4.2/E.4.3): a :class:`~aiortmp.media.tags.VideoTag` or
+            :class:`~aiortmp.media.tags.AudioTag`; None for data messages, for payloads
+            that do not parse, or when the player was created with ``parse_headers=False``.
         metadata: the ``onMetaData`` properties for a metadata message, else None.
+        data: the decoded data message (``onCuePoint``, ``onFI``, ``onTextData``...) for
+            other data messages, else None.
     """
 
     type_id: int
     timestamp_ms: int
     payload: bytes
+    header: VideoTag | AudioTag | None = None
     metadata: Mapping[str, Any] | None = None
+    data: DataMessage | None = None
 
     @property
     def video(self) -> VideoTag | None:
-        """The parsed video tag header (legacy or E-RTMP), or None for non-video.
-
-        Raises:
-            CodecHeaderError: the payload is not a valid VIDEODATA body.
-        """
-        return parse_video_tag(self.payload) if self.type_id == MessageType.VIDEO else None
+        """The parsed video tag header, or None for non-video (or unparsed) messages."""
+        header = self.header
+        return header if isinstance(header, VideoTag) else None
 
     @property
     def audio(self) -> AudioTag | None:
-        """The parsed audio tag header (legacy or E-RTMP), or None for non-audio.
+        """The parsed audio tag header, or None for non-audio (or unparsed) messages."""
+        header = self.header
+        return header if isinstance(header, AudioTag) else None
 
-        Raises:
-            CodecHeaderError: the payload is not a valid AUDIODATA body.
-        """
-        return parse_audio_tag(self.payload) if self.type_id == MessageType.AUDIO else None
+    @property
+    def is_keyframe(self) -> bool:
+        """True for a video keyframe (not a sequence header)."""
+        header = self.header
+        return isinstance(header, VideoTag) and header.kind is VideoKind.KEYFRAME
+
+    @property
+    def is_sequence_header(self) -> bool:
+        """True for an audio or video sequence header (decoder configuration)."""
+        header = self.header
+        if isinstance(header, VideoTag):
+            return header.kind is VideoKind.SEQUENCE_HEADER
+        if isinstance(header, AudioTag):
+            return header.kind is AudioKind.SEQUENCE_HEADER
+        return False
+
+
+def parse_header(type_id: int, payload: bytes) -> VideoTag | AudioTag | None:
+    """Parse the tag header of an audio/video payload; None if it does not parse.
+
+    Args:
+        type_id: 8 (audio) or 9 (video); anything else gives None.
+        payload: the FLV tag body.
+
+    Returns:
+        The parsed header, or None.
+    """
+    try:
+        if type_id == MessageType.VIDEO:
+            return parse_video_tag(payload)
+        if type_id == MessageType.AUDIO:
+            return parse_audio_tag(payload)
+    except CodecHeaderError as exc:
+        logger.debug("< unparsable %s tag header: %s", type_id, exc)
+    return None
+
+
+#: What :meth:`Player.events` yields: media in order with the stream notifications
+#: (``onStatus``, and the user control events Stream Begin / Stream EOF, RTMP 1.0 §7.1.7).
+PlayEvent = MediaMessage | StatusReceived | StreamBegin | StreamEOF
+
+_END: Final = object()  # end-of-iteration marker in a player's queue
+
+
+# -- the asyncio adapter ------------------------------------------------------------------------
 
 
 class _ClientProtocol(asyncio.Protocol):
     """Thin adapter: bytes into the ClientSession, events to the Connection."""
 
     def __init__(
-        self, on_event: Callable[[Event], None], on_lost: Callable[[Exception | None], None]
+        self,
+        session: ClientSession,
+        on_event: Callable[[Event], None],
+        on_lost: Callable[[Exception | None], None],
     ) -> None:
-        self.session = ClientSession()
+        self.session = session
         self.transport: asyncio.Transport | None = None
         self._on_event = on_event
         self._on_lost = on_lost
+        loop = asyncio.get_running_loop()
+        self.handshake_done: asyncio.Future[None] = loop.create_future()
         self._drain_waiter: asyncio.Future[None] | None = None
         self.paused = False
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -199,14 +322,38 @@ class _ClientProtocol(asyncio.Protocol):
             logger.warning("protocol error from server: %s", exc)
             if self.transport is not None:
                 self.transport.abort()
-            self._on_lost(exc)
+            self._lose(exc)
             return
         self.flush()
         while (event := self.session.next_event()) is not None:
-            self._on_event(event)
+            if isinstance(event, HandshakeComplete):
+                if not self.handshake_done.done():
+                    self.handshake_done.set_result(None)
+            else:
+                self._on_event(event)
         self.flush()
 
+    def eof_received(self) -> bool | None:
+        self.session.receive_eof()
+        return None
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lose(exc)
+
+    def _lose(self, exc: Exception | None) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        self.session.connection.close()
+        if not self.handshake_done.done():
+            self.handshake_done.set_exception(
+                ClientError(
+                    f"connection lost during the handshake: {exc}"
+                    if exc
+                    else "connection closed during the handshake"
+                )
+            )
+            self.handshake_done.exception()  # mark retrieved: nobody may be waiting
         self._wake_drain()
         self._on_lost(exc)
 
@@ -218,14 +365,23 @@ class _ClientProtocol(asyncio.Protocol):
         self._wake_drain()
 
     def _wake_drain(self) -> None:
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
+        waiter = self._drain_waiter
         self._drain_waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def drain(self) -> None:
-        if self.paused:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-            await self._drain_waiter
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if not self.paused or self.lost:
+            return
+        waiter = self._drain_waiter
+        if waiter is None or waiter.done():
+            waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+        # Shielded: one cancelled writer must not cancel the wait of the others.
+        await asyncio.shield(waiter)
+
+
+# -- the connection -------------------------------------------------------------------------------
 
 
 class Connection:
@@ -233,18 +389,23 @@ class Connection:
 
     Attributes:
         url: the parsed URL.
+        timeout: seconds to wait for each answer from the server.
         server_properties: the properties object of the connect ``_result``.
         server_info: the info object of the connect ``_result``.
     """
 
-    def __init__(self, url: RTMPURL, timeout: float) -> None:
+    def __init__(self, url: RTMPURL, timeout: float, session: ClientSession | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self._session = session or ClientSession()
         self._protocol: _ClientProtocol | None = None
         self._pending: dict[float, asyncio.Future[CommandResult]] = {}
-        self._status: dict[int, asyncio.Queue[StatusReceived]] = {}
+        self._status_waiters: dict[int, asyncio.Queue[StatusReceived]] = {}
         self._players: dict[int, Player] = {}
+        self._publishers: dict[int, Publisher] = {}
         self._closed = asyncio.get_running_loop().create_future()
+        self._closing = False
+        self.close_reason: Exception | None = None
         self.server_properties: Mapping[str, Any] = {}
         self.server_info: Mapping[str, Any] = {}
 
@@ -253,29 +414,28 @@ class Connection:
     @property
     def session(self) -> ClientSession:
         """The sans-I/O session (for advanced use)."""
-        assert self._protocol is not None
-        return self._protocol.session
+        return self._session
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, CommandResult):
+        if isinstance(event, MediaReceived):
+            player = self._players.get(event.stream_id)
+            if player is not None:
+                player._on_media(event)
+        elif isinstance(event, CommandResult):
             future = self._pending.pop(event.transaction_id, None)
             if future is not None and not future.done():
                 future.set_result(event)
         elif isinstance(event, StatusReceived):
-            self._status.setdefault(event.stream_id, asyncio.Queue()).put_nowait(event)
+            logger.debug("< %s %s on stream %d", event.name, event.code, event.stream_id)
+            waiter = self._status_waiters.get(event.stream_id)
+            if waiter is not None:
+                waiter.put_nowait(event)
             player = self._players.get(event.stream_id)
             if player is not None:
                 player._on_status(event)
-        elif isinstance(event, MediaReceived):
-            player = self._players.get(event.stream_id)
-            if player is not None:
-                player._put(
-                    MediaMessage(
-                        type_id=event.type_id,
-                        timestamp_ms=event.timestamp_ms,
-                        payload=event.payload,
-                    )
-                )
+            publisher = self._publishers.get(event.stream_id)
+            if publisher is not None:
+                publisher.statuses.append(event)
         elif isinstance(event, MetadataReceived):
             player = self._players.get(event.stream_id)
             if player is not None:
@@ -288,48 +448,75 @@ class Connection:
                     )
                 )
         elif isinstance(event, DataReceived):
-            pass
-        elif isinstance(event, ControlReceived) and isinstance(event.control, StreamEOF):
-            player = self._players.get(event.control.stream_id)
-            if player is not None:
-                player._on_eof()
+            player = self._players.get(event.stream_id)
+            if player is not None and event.data.name not in _PLUMBING_DATA:
+                message = event.message
+                player._put(
+                    MediaMessage(
+                        type_id=message.type_id,
+                        timestamp_ms=message.timestamp_ms,
+                        payload=message.payload,
+                        data=event.data,
+                    )
+                )
+        elif isinstance(event, ControlReceived):
+            control = event.control
+            if isinstance(control, StreamBegin | StreamEOF):
+                player = self._players.get(control.stream_id)
+                if player is not None:
+                    player._on_control(control)
 
     def _on_lost(self, exc: Exception | None) -> None:
-        error = ClientError(f"connection lost: {exc}" if exc else "connection closed by server")
+        if self._closed.done():
+            return
+        self.close_reason = exc
+        error = ClientError(f"connection lost: {exc}" if exc else "connection closed by the server")
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
-        for player in self._players.values():
-            player._end(error)
-        if not self._closed.done():
-            self._closed.set_result(None)
+        # A player's stream ends normally only when we closed the connection ourselves.
+        for player in list(self._players.values()):
+            player._end(None if self._closing and exc is None else error)
+        self._closed.set_result(None)
 
     async def _wait(self, what: str, awaitable: Awaitable[Any]) -> Any:
         try:
             return await asyncio.wait_for(awaitable, self.timeout)
         except TimeoutError:
-            raise ClientTimeoutError(f"no answer to {what} within {self.timeout:g}s") from None
+            raise ClientTimeoutError(f"no answer to {what} within {self.timeout:g} s") from None
+
+    def _send(self, send: Callable[[], Any]) -> Any:
+        """Run a session send method; a closed connection is a :class:`ClientError`."""
+        if self._closed.done():
+            raise ClientError("connection is closed")
+        try:
+            result = send()
+        except LocalProtocolError as exc:
+            raise ClientError(f"cannot send: {exc}") from exc
+        self._flush()
+        return result
 
     async def _call(self, what: str, send: Callable[[], float]) -> CommandResult:
-        if self._protocol is None or self._closed.done():
-            raise ClientError("connection is closed")
-        tid = send()
+        tid: float = self._send(send)
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._pending[tid] = future
-        self._protocol.flush()
-        result: CommandResult = await self._wait(what, future)
+        try:
+            result: CommandResult = await self._wait(what, future)
+        finally:
+            self._pending.pop(tid, None)
         return result
 
     async def _await_status(self, stream_id: int, what: str, success: str) -> StatusReceived:
-        queue = self._status.setdefault(stream_id, asyncio.Queue())
+        """Wait for ``success`` on ``stream_id``; an error-level status is a rejection."""
+        queue = self._status_waiters.setdefault(stream_id, asyncio.Queue())
 
         async def wait() -> StatusReceived:
             while True:
                 status = await queue.get()
                 if status.code == success:
                     return status
-                if status.level == "error":
+                if status.level == "error" or status.code in _END_CODES:
                     raise RejectedError(status.code, status.description)
 
         closed = asyncio.ensure_future(asyncio.shield(self._closed))
@@ -342,10 +529,35 @@ class Connection:
             closed.cancel()
             if not waiter.done():
                 waiter.cancel()
+            self._status_waiters.pop(stream_id, None)
         if waiter in done:
             result: StatusReceived = waiter.result()
             return result
         raise ClientError(f"connection closed while waiting for {what}")
+
+    def _flush(self) -> None:
+        if self._protocol is not None:
+            self._protocol.flush()
+
+    async def _drain(self) -> None:
+        if self._protocol is not None:
+            await self._protocol.drain()
+        if self._closed.done():
+            raise ClientError(
+                f"connection lost: {self.close_reason}"
+                if self.close_reason
+                else "connection closed by the server"
+            )
+
+    def _pause_reading(self, paused: bool) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            transport = self._protocol.transport
+            if transport.is_closing():
+                return
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     # -- NetConnection ------------------------------------------------------------------
 
@@ -359,24 +571,27 @@ class Connection:
             _, protocol = await self._wait(
                 "TCP connect",
                 loop.create_connection(
-                    lambda: _ClientProtocol(self._on_event, self._on_lost),
+                    lambda: _ClientProtocol(self._session, self._on_event, self._on_lost),
                     self.url.host,
                     self.url.port,
                     ssl=ssl,
+                    server_hostname=self.url.host if ssl is not None else None,
                 ),
             )
         except OSError as exc:
             raise ClientError(f"cannot connect to {self.url.host}:{self.url.port}: {exc}") from exc
         self._protocol = protocol
+        # RTMP 1.0 §5.2: "the client MUST wait until S1 has been received before sending any
+        # other data" — connect goes out once S0+S1+S2 are in.
+        await self._wait("the handshake", asyncio.shield(protocol.handshake_done))
         result = await self._call(
             "connect",
             lambda: self.session.connect(self.url.app, self.url.tc_url, properties=properties),
         )
         if not result.success:
             info = result.info
-            await self.close()
             raise RejectedError(
-                str(info.get("code", "NetConnection.Connect.Rejected")),
+                str(info.get("code", NetStatusCode.CONNECT_REJECTED)),
                 str(info.get("description", "")),
             )
         self.server_properties = (
@@ -385,40 +600,56 @@ class Connection:
         self.server_info = result.info
 
     async def create_stream(self) -> int:
-        """``createStream``; returns the NetStream msid.
+        """``createStream`` (RTMP 1.0 §7.2.1.3); returns the NetStream msid.
 
         Raises:
             RejectedError: the server answered ``_error``.
             ClientTimeoutError: no answer in time.
+            ClientError: the connection is closed.
         """
         result = await self._call("createStream", self.session.create_stream)
         if not result.success or not result.arguments:
             raise RejectedError(
-                str(result.info.get("code", "createStream failed")),
-                str(result.info.get("description", "")),
+                str(result.info.get("code", "NetConnection.Call.Failed")),
+                str(result.info.get("description", "createStream failed")),
             )
-        return int(result.arguments[0])
+        stream_id = result.arguments[0]
+        if not isinstance(stream_id, int | float) or not 0 < stream_id < 2**32:
+            raise ClientError(f"createStream answered an invalid stream id {stream_id!r}")
+        return int(stream_id)
 
     async def publish(self, name: str | None = None, publish_type: str = "live") -> Publisher:
         """Start publishing ``name`` (default: the stream name in the URL).
 
-        Sends releaseStream, FCPublish, createStream, publish, and waits for
-        ``NetStream.Publish.Start``.
+        Sends releaseStream, FCPublish, createStream, publish (RTMP 1.0 §7.2.2.6), as FFmpeg
+        and OBS do, and waits for ``NetStream.Publish.Start``.
+
+        Args:
+            name: the stream name; a query string (``cam?key=x``) is sent as is.
+            publish_type: ``live``, ``record`` or ``append``.
+
+        Returns:
+            The :class:`Publisher`.
 
         Raises:
             RejectedError: e.g. ``NetStream.Publish.BadName`` (name in use, bad key).
             ClientTimeoutError: no answer in time.
+            ClientError: no stream name, or the connection is closed.
         """
         name = name if name is not None else self.url.stream
         if not name:
             raise ClientError("no stream name to publish")
-        self.session.release_stream(name)
+        self._send(lambda: self.session.release_stream(name))
         stream_id = await self.create_stream()
-        self.session.publish(stream_id, name, publish_type)
-        assert self._protocol is not None
-        self._protocol.flush()
-        await self._await_status(stream_id, "publish", "NetStream.Publish.Start")
-        return Publisher(self, stream_id, name)
+        publisher = Publisher(self, stream_id, name)
+        self._publishers[stream_id] = publisher
+        try:
+            self._send(lambda: self.session.publish(stream_id, name, publish_type))
+            await self._await_status(stream_id, "publish", NetStatusCode.PUBLISH_START)
+        except BaseException:
+            self._publishers.pop(stream_id, None)
+            raise
+        return publisher
 
     async def play(
         self,
@@ -427,57 +658,74 @@ class Connection:
         start_ms: float = -2.0,
         queue_size: int = 1024,
         stop_on_unpublish: bool = True,
+        idle_timeout_s: float | None = None,
+        parse_headers: bool = True,
+        buffer_ms: int = 1000,
     ) -> Player:
         """Start playing ``name`` (default: the stream name in the URL).
+
+        Sends createStream, Set Buffer Length and play (RTMP 1.0 §7.2.2.1), and waits for
+        ``NetStream.Play.Start``.
 
         Args:
             name: the stream name (query string allowed).
             start_ms: -2 (live or recorded), -1 (live only), ≥ 0 (recorded from ms).
             queue_size: messages buffered before reading from the socket pauses.
             stop_on_unpublish: end the iteration when the publisher leaves
-                (``NetStream.Play.UnpublishNotify``), as FFmpeg does.
+                (``NetStream.Play.UnpublishNotify``, ``Play.Stop`` or Stream EOF), as FFmpeg
+                does. When False the player waits for a republish.
+            idle_timeout_s: raise :class:`ClientTimeoutError` from the iteration when
+                nothing arrives for that long (seconds); None waits forever.
+            parse_headers: parse each audio/video tag header into ``MediaMessage.header``.
+            buffer_ms: the Set Buffer Length sent before play (ms).
+
+        Returns:
+            The :class:`Player`, an async iterator of :class:`MediaMessage`.
 
         Raises:
-            RejectedError: e.g. ``NetStream.Play.StreamNotFound``.
+            RejectedError: e.g. ``NetStream.Play.StreamNotFound``, ``NetStream.Play.Failed``.
             ClientTimeoutError: no answer in time.
+            ClientError: no stream name, or the connection is closed.
         """
         name = name if name is not None else self.url.stream
         if not name:
             raise ClientError("no stream name to play")
         stream_id = await self.create_stream()
-        player = Player(self, stream_id, name, queue_size, stop_on_unpublish)
+        player = Player(
+            self,
+            stream_id,
+            name,
+            queue_size=queue_size,
+            stop_on_unpublish=stop_on_unpublish,
+            idle_timeout_s=idle_timeout_s,
+            parse_headers=parse_headers,
+        )
         self._players[stream_id] = player
-        self.session.play(stream_id, name, start_ms=start_ms)
-        assert self._protocol is not None
-        self._protocol.flush()
-        await self._await_status(stream_id, "play", "NetStream.Play.Start")
+        try:
+            self._send(
+                lambda: self.session.play(stream_id, name, start_ms=start_ms, buffer_ms=buffer_ms)
+            )
+            await self._await_status(stream_id, "play", NetStatusCode.PLAY_START)
+        except BaseException:
+            self._players.pop(stream_id, None)
+            raise
+        player.started = True
         return player
-
-    def _flush(self) -> None:
-        if self._protocol is not None:
-            self._protocol.flush()
-
-    async def _drain(self) -> None:
-        if self._protocol is not None:
-            await self._protocol.drain()
-
-    def _pause_reading(self, paused: bool) -> None:
-        if self._protocol is not None and self._protocol.transport is not None:
-            transport = self._protocol.transport
-            if paused:
-                transport.pause_reading()
-            else:
-                transport.resume_reading()
 
     @property
     def closed(self) -> bool:
         """True once the connection is closed."""
         return self._closed.done()
 
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (by either side)."""
+        await asyncio.shield(self._closed)
+
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); players end, pending calls fail."""
+        self._closing = True
         protocol = self._protocol
-        if protocol is not None and protocol.transport is not None:
+        if protocol is not None and protocol.transport is not None and not protocol.lost:
             protocol.flush()
             protocol.transport.close()
             try:
@@ -485,7 +733,7 @@ class Connection:
             except TimeoutError:
                 protocol.transport.abort()
         if not self._closed.done():
-            self._closed.set_result(None)
+            self._on_lost(None)
 
     async def __aenter__(self) -> Connection:
         return self
@@ -499,144 +747,312 @@ class Connection:
         await self.close()
 
 
+# -- publishing ----------------------------------------------------------------------------------
+
+
 class Publisher:
-    """A publishing NetStream. Timestamps are in ms; payloads are FLV tag bodies."""
+    """A publishing NetStream. Timestamps are in ms; payloads are FLV tag bodies.
+
+    The ``send_*`` coroutines queue one message, write it, and wait while the socket's
+    write buffer is full (backpressure). :meth:`write` + :meth:`drain` do the same for
+    many messages at once.
+
+    Attributes:
+        connection: the :class:`Connection`.
+        stream_id: the NetStream msid.
+        name: the published name.
+        statuses: ``onStatus`` notifications received on this NetStream.
+        bytes_sent: payload bytes queued so far.
+    """
 
     def __init__(self, connection: Connection, stream_id: int, name: str) -> None:
         self.connection = connection
         self.stream_id = stream_id
         self.name = name
+        self.statuses: list[StatusReceived] = []
+        self.bytes_sent = 0
 
     async def send_metadata(self, metadata: Mapping[str, Any], timestamp_ms: int = 0) -> None:
-        """Send ``@setDataFrame onMetaData``."""
-        self.connection.session.send_metadata(self.stream_id, metadata, timestamp_ms=timestamp_ms)
-        await self._sent()
+        """Send ``@setDataFrame onMetaData {metadata}`` (what encoders send first).
+
+        Args:
+            metadata: AMF0-encodable properties (``width``, ``height``, ``framerate``...).
+            timestamp_ms: message timestamp in ms.
+
+        Raises:
+            ClientError: the connection is closed.
+            AMFEncodeError: a value cannot be encoded.
+        """
+        self.connection._send(
+            lambda: self.connection.session.send_metadata(
+                self.stream_id, metadata, timestamp_ms=timestamp_ms
+            )
+        )
+        await self.connection._drain()
 
     async def send_audio(self, timestamp_ms: int, payload: bytes) -> None:
-        """Send one audio message (AUDIODATA: tag header + data)."""
-        self.connection.session.send_media(self.stream_id, MessageType.AUDIO, timestamp_ms, payload)
-        await self._sent()
+        """Send one audio message (AUDIODATA: tag header + data, FLV v10.1 E.4.2).
+
+        Raises:
+            ClientError: the connection is closed.
+        """
+        self.write(MessageType.AUDIO, timestamp_ms, payload)
+        await self.drain()
 
     async def send_video(self, timestamp_ms: int, payload: bytes) -> None:
-        """Send one video message (VIDEODATA: tag header + data)."""
-        self.connection.session.send_media(self.stream_id, MessageType.VIDEO, timestamp_ms, payload)
-        await self._sent()
+        """Send one video message (VIDEODATA: tag header + data, FLV v10.1 E.4.3).
+
+        Raises:
+            ClientError: the connection is closed.
+        """
+        self.write(MessageType.VIDEO, timestamp_ms, payload)
+        await self.drain()
+
+    async def send_data(self, timestamp_ms: int, name: str, *values: Any) -> None:
+        """Send a data message ``name, *values`` (``onCuePoint``, ``onFI``, ``onTextData``).
+
+        Raises:
+            ClientError: the connection is closed.
+            AMFEncodeError: a value cannot be encoded.
+        """
+        self.write(MessageType.DATA_AMF0, timestamp_ms, amf0.encode(name, *values))
+        await self.drain()
 
     async def send_flv_tag(self, tag_type: int, timestamp_ms: int, payload: bytes) -> None:
-        """Send an FLV tag (8 audio, 9 video, 18 script data) as the matching message."""
-        if tag_type in (MessageType.AUDIO, MessageType.VIDEO):
-            self.connection.session.send_media(self.stream_id, tag_type, timestamp_ms, payload)
-        elif tag_type == MessageType.DATA_AMF0:
-            from .protocol.messages import ChunkStreamId, Message
+        """Send an FLV tag (8 audio, 9 video, 18 script data) as the matching message.
 
-            self.connection.session.send_message(
-                Message(
-                    type_id=tag_type,
-                    timestamp_ms=timestamp_ms,
-                    message_stream_id=self.stream_id,
-                    payload=payload,
-                    chunk_stream_id=ChunkStreamId.DATA,
+        A script tag holding ``onMetaData`` is sent as ``@setDataFrame onMetaData``, as
+        FFmpeg's RTMP muxer does, so servers keep it for late players.
+
+        Args:
+            tag_type: the FLV ``TagType`` (FLV v10.1 E.4.1), equal to the RTMP type id.
+            timestamp_ms: the tag timestamp in ms.
+            payload: the tag body.
+
+        Raises:
+            ClientError: an unsupported tag type, or the connection is closed.
+        """
+        self.write(tag_type, timestamp_ms, payload)
+        await self.drain()
+
+    def write(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        """Queue one message (8, 9 or 18) for sending without waiting (see :meth:`drain`).
+
+        Args:
+            type_id: 8 (audio), 9 (video) or 18 (AMF0 data; ``onMetaData`` bodies get the
+                ``@setDataFrame`` prefix).
+            timestamp_ms: the message timestamp in ms (wraps at 2**32).
+            payload: the message body.
+
+        Raises:
+            ClientError: an unsupported type, or the connection is closed.
+        """
+        connection = self.connection
+        if connection.closed:
+            raise ClientError("connection is closed")
+        session = connection.session
+        timestamp_ms &= 0xFFFFFFFF
+        # Not flushed here: drain() writes everything queued in one transport.write.
+        try:
+            if type_id == MessageType.AUDIO or type_id == MessageType.VIDEO:
+                session.send_media(self.stream_id, type_id, timestamp_ms, payload)
+            elif type_id == MessageType.DATA_AMF0:
+                if payload.startswith(_ON_METADATA):
+                    payload = _SET_DATA_FRAME + payload
+                session.send_message(
+                    Message(
+                        type_id=type_id,
+                        timestamp_ms=timestamp_ms,
+                        message_stream_id=self.stream_id,
+                        payload=payload,
+                        chunk_stream_id=ChunkStreamId.DATA,
+                    )
                 )
-            )
-        else:
-            raise ClientError(f"unsupported FLV tag type {tag_type}")
-        await self._sent()
+            else:
+                raise ClientError(f"unsupported FLV tag type {type_id}")
+        except LocalProtocolError as exc:
+            raise ClientError(f"cannot send: {exc}") from exc
+        self.bytes_sent += len(payload)
 
-    async def _sent(self) -> None:
+    async def drain(self) -> None:
+        """Write what is queued and wait while the socket's write buffer is full.
+
+        Raises:
+            ClientError: the connection is closed.
+        """
         self.connection._flush()
         await self.connection._drain()
 
     async def close(self) -> None:
         """Stop publishing (FCUnpublish + deleteStream); the connection stays open."""
-        session = self.connection.session
-        session.fc_unpublish(self.name)
-        session.delete_stream(self.stream_id)
-        self.connection._flush()
+        connection = self.connection
+        connection._publishers.pop(self.stream_id, None)
+        if connection.closed:
+            return
+        session = connection.session
+        connection._send(lambda: session.fc_unpublish(self.name))
+        connection._send(lambda: session.delete_stream(self.stream_id))
+
+
+# -- playing ------------------------------------------------------------------------------------
 
 
 class Player:
-    """A playing NetStream: an async iterator of :class:`MediaMessage`."""
+    """A playing NetStream: an async iterator of :class:`MediaMessage`.
+
+    ``async for message in player`` yields media and data messages;
+    ``async for event in player.events()`` also yields the stream notifications
+    (:data:`PlayEvent`) in order with the media. Only one consumer may iterate.
+
+    Attributes:
+        connection: the :class:`Connection`.
+        stream_id: the NetStream msid.
+        name: the played name.
+        statuses: every ``onStatus`` notification received on this NetStream.
+        started: True once ``NetStream.Play.Start`` was received.
+        ended: True once the iteration will end (or has ended).
+    """
 
     def __init__(
         self,
         connection: Connection,
         stream_id: int,
         name: str,
-        queue_size: int,
-        stop_on_unpublish: bool,
+        queue_size: int = 1024,
+        stop_on_unpublish: bool = True,
+        *,
+        idle_timeout_s: float | None = None,
+        parse_headers: bool = True,
     ) -> None:
         self.connection = connection
         self.stream_id = stream_id
         self.name = name
-        self._queue: asyncio.Queue[MediaMessage | BaseException | None] = asyncio.Queue()
-        self._queue_size = queue_size
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue_size = max(1, queue_size)
         self._stop_on_unpublish = stop_on_unpublish
+        self._idle_timeout_s = idle_timeout_s
+        self._parse_headers = parse_headers
         self._paused_reading = False
         self.statuses: list[StatusReceived] = []
+        self.started = False
         self.ended = False
 
-    def _put(self, item: MediaMessage | BaseException | None) -> None:
+    # -- from the connection (synchronous, in arrival order) ----------------------------
+
+    def _put(self, item: Any) -> None:
+        if self.ended:
+            return
         self._queue.put_nowait(item)
-        if self._queue.qsize() >= self._queue_size and not self._paused_reading:
+        if not self._paused_reading and self._queue.qsize() >= self._queue_size:
             self._paused_reading = True
             self.connection._pause_reading(True)
 
+    def _on_media(self, event: MediaReceived) -> None:
+        type_id = event.type_id
+        payload = event.payload
+        self._put(
+            MediaMessage(
+                type_id=type_id,
+                timestamp_ms=event.timestamp_ms,
+                payload=payload,
+                header=parse_header(type_id, payload) if self._parse_headers else None,
+            )
+        )
+
     def _on_status(self, status: StatusReceived) -> None:
         self.statuses.append(status)
-        if status.code in ("NetStream.Play.Stop", "NetStream.Play.UnpublishNotify"):
-            if self._stop_on_unpublish:
-                self._end(None)
+        self._put(status)
+        if self._stop_on_unpublish and self.started and status.code in _END_CODES:
+            self._end(None)
 
-    def _on_eof(self) -> None:
-        pass  # StreamEOF comes with UnpublishNotify, handled there
+    def _on_control(self, control: StreamBegin | StreamEOF) -> None:
+        self._put(control)
+        # nginx-rtmp sends Stream EOF alone (no UnpublishNotify unless publish_notify is on).
+        if isinstance(control, StreamEOF) and self._stop_on_unpublish and self.started:
+            self._end(None)
 
     def _end(self, error: BaseException | None) -> None:
         if not self.ended:
+            self._queue.put_nowait(error if error is not None else _END)
             self.ended = True
-            self._put(error)
 
-    def __aiter__(self) -> AsyncIterator[MediaMessage]:
-        return self._iterate()
+    # -- consumer side ------------------------------------------------------------------
 
-    async def _iterate(self) -> AsyncIterator[MediaMessage]:
+    @property
+    def pending(self) -> int:
+        """Items received and not yet iterated (0: the next one is still on the wire)."""
+        return self._queue.qsize()
+
+    async def _next(self) -> Any:
+        queue = self._queue
+        if queue.empty():
+            if self._idle_timeout_s is None:
+                item = await queue.get()
+            else:
+                try:
+                    item = await asyncio.wait_for(queue.get(), self._idle_timeout_s)
+                except TimeoutError:
+                    raise ClientTimeoutError(
+                        f"nothing received on {self.name!r} for {self._idle_timeout_s:g} s"
+                    ) from None
+        else:
+            item = queue.get_nowait()
+        if self._paused_reading and queue.qsize() <= self._queue_size // 2:
+            self._paused_reading = False
+            self.connection._pause_reading(False)
+        return item
+
+    async def events(self) -> AsyncIterator[PlayEvent]:
+        """Yield media messages and stream notifications in arrival order.
+
+        Raises:
+            ClientError: the connection was lost.
+            ClientTimeoutError: nothing arrived within ``idle_timeout_s``.
+        """
         while True:
-            item = await self._queue.get()
-            if self._paused_reading and self._queue.qsize() < self._queue_size // 2:
-                self._paused_reading = False
-                self.connection._pause_reading(False)
-            if item is None:
+            item = await self._next()
+            if item is _END:
                 return
             if isinstance(item, BaseException):
-                if isinstance(item, ClientError) and "closed by server" in str(item):
-                    return
                 raise item
             yield item
 
+    def __aiter__(self) -> AsyncIterator[MediaMessage]:
+        return self._media()
+
+    async def _media(self) -> AsyncIterator[MediaMessage]:
+        async for item in self.events():
+            if isinstance(item, MediaMessage):
+                yield item
+
     async def close(self) -> None:
-        """Stop playing (deleteStream); the connection stays open."""
-        self.connection.session.delete_stream(self.stream_id)
-        self.connection._flush()
+        """Stop playing (deleteStream); the connection stays open; the iteration ends."""
+        self.connection._players.pop(self.stream_id, None)
+        if not self.connection.closed:
+            self.connection._send(lambda: self.connection.session.delete_stream(self.stream_id))
         self._end(None)
+
+
+# -- connect ------------------------------------------------------------------------------------
 
 
 class _Connector:
     """``await connect(...)`` or ``async with connect(...) as conn``."""
 
-    def __init__(
-        self,
-        url: str,
-        timeout: float,
-        ssl: ssl_module.SSLContext | None,
-        properties: Mapping[str, Any] | None,
-    ) -> None:
-        self._args = (url, timeout, ssl, properties)
+    def __init__(self, url: str, timeout: float, options: dict[str, Any]) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._options = options
         self._conn: Connection | None = None
 
     async def _connect(self) -> Connection:
-        url, timeout, ssl, properties = self._args
-        conn = Connection(parse_url(url), timeout)
+        options = self._options
+        session = ClientSession(
+            digest_handshake=options["digest_handshake"], chunk_size=options["chunk_size"]
+        )
+        conn = Connection(parse_url(self._url), self._timeout, session)
         try:
-            await conn._open(ssl, properties)
+            await conn._open(options["ssl"], options["properties"])
         except BaseException:
             await conn.close()
             raise
@@ -665,21 +1081,144 @@ def connect(
     timeout: float = 10.0,
     ssl: ssl_module.SSLContext | None = None,
     properties: Mapping[str, Any] | None = None,
+    digest_handshake: bool = True,
+    chunk_size: int = 4096,
 ) -> _Connector:
     """Open an RTMP connection: TCP (or TLS for rtmps://), handshake, ``connect``.
 
+    RTMP 1.0 §5.2 (handshake; the FP9 digest variant by default, as FFmpeg, OBS and
+    librtmp send it) and §7.2.1.1 (connect).
+
     Args:
-        url: ``rtmp[s]://host[:port]/app[/stream][?query]``.
-        timeout: seconds to wait for each answer (TCP connect, connect, createStream...).
-        ssl: TLS context for rtmps:// (default: system trust store).
-        properties: extra ``connect`` properties.
+        url: ``rtmp[s]://host[:port]/app[/stream][?query]``; see :func:`parse_url` for
+            where the query string goes.
+        timeout: seconds to wait for each step (TCP connect, handshake, connect,
+            createStream, publish/play answers).
+        ssl: TLS context for rtmps:// (default: the system trust store).
+        properties: extra or overriding ``connect`` properties (``flashVer``...).
+        digest_handshake: False for the simple (RTMP 1.0) handshake.
+        chunk_size: our outgoing chunk size in bytes (sent before ``connect``).
 
     Returns:
-        Awaitable / async context manager giving a :class:`Connection`.
+        An awaitable and async context manager giving a :class:`Connection`.
 
     Raises (when awaited):
         ClientError: bad URL, TCP failure, connection lost.
-        RejectedError: ``NetConnection.Connect.Rejected``.
+        RejectedError: the server refused (``NetConnection.Connect.Rejected``...).
         ClientTimeoutError: no answer within ``timeout``.
     """
-    return _Connector(url, timeout, ssl, properties)
+    return _Connector(
+        url,
+        timeout,
+        {
+            "ssl": ssl,
+            "properties": properties,
+            "digest_handshake": digest_handshake,
+            "chunk_size": chunk_size,
+        },
+    )
+
+
+# -- reconnecting -------------------------------------------------------------------------------
+
+
+class Backoff:
+    """Exponential backoff with jitter for reconnect loops.
+
+    Args:
+        initial_s: the first delay in seconds.
+        max_s: the cap in seconds.
+        factor: the growth factor per failure.
+        jitter: the random fraction added or removed (0.1 = ±10 %).
+    """
+
+    def __init__(
+        self,
+        initial_s: float = 0.5,
+        max_s: float = 10.0,
+        factor: float = 2.0,
+        jitter: float = 0.1,
+    ) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.factor = factor
+        self.jitter = jitter
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt (seconds); counts one failure."""
+        base = min(self.max_s, self.initial_s * self.factor**self.failures)
+        self.failures += 1
+        return max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+    def reset(self) -> None:
+        """Back to ``initial_s`` (after a connection that worked)."""
+        self.failures = 0
+
+
+async def reconnecting(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    backoff: Backoff | None = None,
+    stable_s: float = 10.0,
+    retry_rejected: bool = False,
+    on_error: Callable[[Exception, float], None] | None = None,
+    **connect_options: Any,
+) -> AsyncIterator[Connection]:
+    """Yield a connected :class:`Connection`, again and again, with backoff in between.
+
+    ::
+
+        async for conn in aiortmp.client.reconnecting(url):
+            try:
+                publisher = await conn.publish()
+                ...
+            except aiortmp.client.ClientError:
+                continue  # reconnects after a backoff delay
+
+    The previous connection is closed when the loop asks for the next one. The delay grows
+    after each failed attempt and after connections that lasted less than ``stable_s``;
+    it starts again from the beginning after a connection that lasted longer.
+
+    Args:
+        url: as for :func:`connect`.
+        timeout: as for :func:`connect`.
+        backoff: the delays (default: 0.5 s doubling up to 10 s).
+        stable_s: a connection that lived this long (seconds) resets the backoff.
+        retry_rejected: also retry when ``connect`` is rejected (else the
+            :class:`RejectedError` propagates: a bad key does not get better by retrying).
+        on_error: called with each connection error and the delay before the next try.
+        **connect_options: passed to :func:`connect`.
+
+    Yields:
+        Connected connections.
+
+    Raises:
+        RejectedError: ``connect`` was rejected and ``retry_rejected`` is False.
+    """
+    backoff = backoff or Backoff()
+    while True:
+        error: Exception | None = None
+        try:
+            conn = await connect(url, timeout=timeout, **connect_options)
+        except RejectedError as exc:
+            if not retry_rejected:
+                raise
+            error = exc
+        except ClientError as exc:
+            error = exc
+        else:
+            started = time.monotonic()
+            try:
+                yield conn
+            finally:
+                await conn.close()
+            if time.monotonic() - started >= stable_s:
+                backoff.reset()
+        delay = backoff.next_delay()
+        if error is not None:
+            logger.info("connecting to %s failed: %s; retrying in %.1f s", url, error, delay)
+            if on_error is not None:
+                on_error(error, delay)
+        await asyncio.sleep(delay)

@@ -37,4 +37,9 @@ def build_components(server: RTMPServer) -> list[Component]:
     from .auth import AuthService
 
     components.append(AuthService(server))
+    # Relays always run (cheap when idle): the HTTP API adds push destinations at run time
+    # through ``server.relay``, which RelayService sets; created before the HTTP surface.
+    from .relay import RelayService
+
+    components.append(RelayService(server))
     return components

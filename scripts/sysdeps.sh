@@ -13,6 +13,7 @@ packages=(
   gstreamer1.0-libav            # avdec_h264, avenc_aac
   nginx-light                   # nginx + libnginx-mod-rtmp: relay tests and benchmark baseline
   libnginx-mod-rtmp
+  chromium                      # headless browser for the dashboard test (Playwright drives it)
 )
 missing=()
 for p in "${packages[@]}"; do

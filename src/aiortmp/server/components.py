@@ -32,6 +32,10 @@ class Component(Protocol):
 def build_components(server: RTMPServer) -> list[Component]:
     """The components the configuration asks for, in start order."""
     components: list[Component] = []
+    # Hooks first: stopped last (reverse order), so they see the other components' events.
+    from .http.hooks import HookService
+
+    components.append(HookService(server))
     # Access control always runs: it sets ``server.channel_keys`` for the HTTP API and puts
     # only the policies ``[auth]`` asks for at the front of ``server.policies``.
     from .auth import AuthService
@@ -42,4 +46,8 @@ def build_components(server: RTMPServer) -> list[Component]:
     from .relay import RelayService
 
     components.append(RelayService(server))
+    if server.config.http.listen:
+        from .http import HTTPService
+
+        components.append(HTTPService(server))
     return components

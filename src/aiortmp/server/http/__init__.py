@@ -1,0 +1,130 @@
+"""The HTTP surface of the server: control API, Prometheus metrics, HTTP-FLV, dashboard.
+
+An aiohttp application on the server's own event loop, started as a component (see
+:mod:`aiortmp.server.components`) when ``http.listen`` is not empty::
+
+    GET  /                                 dashboard (live streams, preview with mpegts.js)
+    GET  /metrics                          Prometheus text format
+    GET  /{app}/{name}.flv                 HTTP-FLV (chunked), WebSocket-FLV on upgrade
+    GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
+    ...                                    (see :mod:`aiortmp.server.http.api`)
+
+Event hooks (webhooks, exec hooks) are a separate component,
+:class:`~aiortmp.server.http.hooks.HookService`, so they run with ``--no-http`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..config import ServerConfig, parse_host_port
+from .api import auth_middleware, setup_api
+from .flv import FLVViewer, handle_flv
+from .hooks import HookService
+from .keys import SERVICE_KEY
+from .metrics import handle_metrics, make_registry
+from .sampler import StreamSampler
+
+if TYPE_CHECKING:
+    from ..app import RTMPServer
+
+__all__ = ["HTTPService", "HookService", "STATIC_DIR"]
+
+logger = logging.getLogger("aiortmp.http")
+
+#: The dashboard's files (index.html, app.js, style.css, vendor/mpegts.js).
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class HTTPService:
+    """The HTTP component: binds ``config.http.listen`` and serves the routes above.
+
+    Args:
+        server: the RTMP server it exposes.
+
+    Attributes:
+        viewers: session id → open HTTP-FLV / WebSocket-FLV viewer.
+        sampler: publish times and outgoing bitrates of the streams.
+        metrics_registry: the prometheus-client registry of this server.
+    """
+
+    def __init__(self, server: RTMPServer) -> None:
+        self.server = server
+        self.viewers: dict[int, FLVViewer] = {}
+        self.sampler = StreamSampler(server)
+        self.metrics_registry = make_registry(self)
+        self.started_monotonic = time.monotonic()
+        self._runner: web.AppRunner | None = None
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
+        config = self.server.config.http
+        app = web.Application(middlewares=[auth_middleware])
+        app[SERVICE_KEY] = self
+        setup_api(app)
+        if config.metrics:
+            app.router.add_get("/metrics", handle_metrics)
+        if config.dashboard:
+            if (STATIC_DIR / "index.html").is_file():
+                app.router.add_get("/", _dashboard)
+                app.router.add_static("/static", STATIC_DIR)
+            else:  # an install without the package data
+                logger.warning("dashboard files missing from %s: / is not served", STATIC_DIR)
+        if config.flv:
+            # No HEAD: the FLV body is written to the transport directly.
+            app.router.add_get("/{app}/{name}.flv", handle_flv, allow_head=False)
+        return app
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The bound (host, port) pairs (useful with port 0)."""
+        if self._runner is None:
+            return []
+        out = []
+        for address in self._runner.addresses:
+            if isinstance(address, tuple) and len(address) >= 2:
+                out.append((str(address[0]), int(address[1])))
+        return out
+
+    async def start(self) -> None:
+        """Bind every ``http.listen`` address.
+
+        Raises:
+            OSError: an address cannot be bound.
+        """
+        self.started_monotonic = time.monotonic()
+        # handler_cancellation: a viewer's handler is cancelled when its client goes away,
+        # which is how HTTP-FLV viewers are detached.
+        runner = web.AppRunner(
+            self.build_app(), handler_cancellation=True, access_log=None, shutdown_timeout=3.0
+        )
+        await runner.setup()
+        self._runner = runner
+        for item in self.server.config.http.listen:
+            host, port = parse_host_port(item, 8080)
+            site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+            await site.start()
+        self.sampler.start()
+        for host, port in self.addresses:
+            logger.info("listening for HTTP on %s:%d", host, port)
+
+    async def stop(self) -> None:
+        """End every viewer, close the listeners, stop sampling."""
+        for viewer in list(self.viewers.values()):
+            viewer.finish("server shutting down")
+        self.sampler.stop()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def reload(self, config: ServerConfig) -> None:
+        """Nothing to do: the token and player policy are read per request."""
+
+
+async def _dashboard(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,521 @@
+"""Event hooks: webhooks (order, retries, bounded queue, signature) and exec hooks
+(supervised while live, restarted, stopped on unpublish; one-shot on other events)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import aiortmp.client as rtmp
+from aiortmp.server.app import RTMPServer
+from aiortmp.server.config import (
+    ConfigError,
+    ExecHookConfig,
+    HooksConfig,
+    WebhookConfig,
+    load_config,
+)
+from aiortmp.server.http.hooks import HookService, expand_command
+from aiortmp.server.policy import EventKind, ServerEvent
+
+from ..conftest import url
+from ..interop.peers import FFMPEG9, ffmpeg_publish_args, free_port
+from .media import AAC_SEQUENCE_HEADER, AVC_SEQUENCE_HEADER, audio_frame, video_frame
+
+
+class Receiver:
+    """A webhook receiver on loopback: records bodies; ``answer`` picks each status."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.raw: list[tuple[bytes, dict[str, str]]] = []
+        self.attempts = 0
+        self.answer: Callable[[int], int] = lambda attempt: 200
+        self.delay_s = 0.0
+        self.url = ""
+        self.arrived = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        status = self.answer(self.attempts)
+        body = await request.read()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if status == 200:
+            self.raw.append((body, dict(request.headers)))
+            self.bodies.append(json.loads(body))
+            self.arrived.set()
+        return web.Response(status=status)
+
+    async def wait(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s=15.0):
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self.bodies):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"webhook bodies so far: {self.bodies}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    rec.url = f"http://{host}:{port}/hook"
+    yield rec
+    await runner.cleanup()
+
+
+def hooks_of(server: RTMPServer) -> HookService:
+    return next(c for c in server.components if isinstance(c, HookService))
+
+
+async def publish_some(conn: rtmp.Connection, name: str, frames: int = 30) -> rtmp.Publisher:
+    publisher = await conn.publish(name)
+    await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+    await publisher.send_audio(0, AAC_SEQUENCE_HEADER)
+    for i in range(frames):
+        await publisher.send_video(i * 40, video_frame(i, 500))
+        await publisher.send_audio(i * 40, audio_frame())
+    return publisher
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+async def test_webhook_receiver_sees_the_events_in_order(
+    make_server, receiver: Receiver, tmp_path: Path
+) -> None:
+    server: RTMPServer = await make_server(
+        record_dir=tmp_path,
+        hooks=HooksConfig(webhook=[WebhookConfig(url=receiver.url)]),
+    )
+    emitted: list[ServerEvent] = []
+    server.subscribe(emitted.append)
+    # FFmpeg publishes a real stream; our client plays it.
+    proc = await asyncio.create_subprocess_exec(
+        *ffmpeg_publish_args(url(server, "live/cam"), duration_s=2),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await receiver.wait(lambda b: any(x["event"] == "publish" for x in b))
+        async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+            player = await conn.play("cam")
+            async for _message in player:
+                break
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    await receiver.wait(lambda b: any(x["event"] == "record_done" for x in b))
+    await receiver.wait(lambda b: sum(x["event"] == "disconnect" for x in b) == 2)
+    bodies = receiver.bodies
+    assert [b["seq"] for b in bodies] == list(range(1, len(bodies) + 1))
+    publisher_id = next(b["session_id"] for b in bodies if b["event"] == "publish")
+    player_id = next(b["session_id"] for b in bodies if b["event"] == "play")
+    of_publisher = [b["event"] for b in bodies if b["session_id"] == publisher_id]
+    of_player = [b["event"] for b in bodies if b["session_id"] == player_id]
+    assert of_player == ["connect", "play", "stop", "disconnect"]
+    # The recording is closed (record_done) as the stream stops, before unpublish is emitted.
+    assert of_publisher == ["connect", "publish", "record_done", "unpublish", "disconnect"]
+    # Exactly what the server emitted, in the same order.
+    assert [(b["event"], b["session_id"]) for b in bodies] == [
+        (str(e.kind), e.session_id) for e in emitted
+    ]
+    events = [b["event"] for b in bodies]
+    assert events.index("publish") < events.index("play") < events.index("unpublish")
+    publish = next(b for b in bodies if b["event"] == "publish")
+    assert publish["app"] == "live" and publish["name"] == "cam"
+    assert publish["remote"].startswith("127.0.0.1:")
+    assert abs(publish["time"] - time.time()) < 60
+    record_done = next(b for b in bodies if b["event"] == "record_done")
+    assert Path(record_done["details"]["path"]).exists()
+    assert record_done["details"]["bytes"] > 10_000
+    headers = receiver.raw[0][1]
+    assert headers["Content-Type"] == "application/json"
+    assert "X-Aiortmp-Signature" not in headers
+
+
+async def test_webhook_retries_with_backoff_then_delivers_once(
+    make_server, receiver: Receiver
+) -> None:
+    receiver.answer = lambda attempt: 503 if attempt <= 2 else 200
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(
+            webhook=[WebhookConfig(url=receiver.url, events=["publish"], backoff_s=0.1)]
+        )
+    )
+    started = time.monotonic()
+    server.emit(ServerEvent(kind=EventKind.PUBLISH, session_id=7, remote="x", app="a", name="b"))
+    await receiver.wait(lambda b: len(b) == 1)
+    assert receiver.attempts == 3
+    assert time.monotonic() - started >= 0.1 + 0.2  # 0.1 s, then doubled
+    assert receiver.bodies[0]["name"] == "b"
+    assert server.stats["webhook_failures"] == 0
+
+
+async def test_webhook_gives_up_after_the_retries_and_on_a_4xx(
+    make_server, receiver: Receiver
+) -> None:
+    receiver.answer = lambda attempt: 500 if attempt <= 3 else 404
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(
+            webhook=[WebhookConfig(url=receiver.url, retries=1, backoff_s=0.01, events=["play"])]
+        )
+    )
+    for n in range(2):
+        server.emit(ServerEvent(kind=EventKind.PLAY, session_id=n, remote="x"))
+    # Two attempts for the first event (500, 500), then 500 and a final 404 for the second.
+    deadline = time.monotonic() + 10
+    while server.stats["webhook_failures"] < 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert receiver.attempts == 4
+
+
+async def test_webhook_queue_is_bounded_and_never_blocks_the_server(
+    make_server, receiver: Receiver
+) -> None:
+    receiver.delay_s = 1.0  # a slow receiver
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(
+            webhook=[WebhookConfig(url=receiver.url, queue_size=5, events=["connect"])]
+        )
+    )
+    started = time.perf_counter()
+    for n in range(100):
+        server.emit(ServerEvent(kind=EventKind.CONNECT, session_id=n, remote="x"))
+    assert time.perf_counter() - started < 0.1
+    # One in flight, five queued, the rest dropped and counted.
+    assert 94 <= server.stats["webhook_events_dropped"] <= 95
+    # Media still flows while the webhook is stuck.
+    async with rtmp.connect(url(server, "live"), timeout=5) as pub_conn:
+        await publish_some(pub_conn, "cam")
+        async with rtmp.connect(url(server, "live"), timeout=5) as play_conn:
+            player = await play_conn.play("cam")
+            async for _message in player:
+                break
+    sender = hooks_of(server).webhooks[0]
+    assert sender.dropped == server.stats["webhook_events_dropped"]
+
+
+async def test_webhook_signature(make_server, receiver: Receiver) -> None:
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(
+            webhook=[
+                WebhookConfig(
+                    url=receiver.url, secret="k", events=["publish"], headers={"X-Site": "1"}
+                )
+            ]
+        )
+    )
+    server.emit(ServerEvent(kind=EventKind.PUBLISH, session_id=1, remote="x", name="n"))
+    await receiver.wait(lambda b: len(b) == 1)
+    body, headers = receiver.raw[0]
+    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert headers["X-Aiortmp-Signature"] == f"sha256={expected}"
+    assert headers["X-Site"] == "1"
+
+
+async def test_pending_webhooks_are_sent_on_shutdown(make_server, receiver: Receiver) -> None:
+    receiver.delay_s = 0.05
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(webhook=[WebhookConfig(url=receiver.url, events=["play"])])
+    )
+    for n in range(5):
+        server.emit(ServerEvent(kind=EventKind.PLAY, session_id=n, remote="x"))
+    await server.stop()
+    assert [b["session_id"] for b in receiver.bodies] == [0, 1, 2, 3, 4]
+
+
+# -- exec hooks -----------------------------------------------------------------------------
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    log = sys.argv[1]
+    def note(text):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()} {text}\\n")
+    def on_term(*_):
+        note("term")
+        if sys.argv[3] == "ignore":
+            return
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    note("start " + sys.argv[2])
+    time.sleep(float(sys.argv[4]))
+    note("exit")
+    """
+)
+
+
+def script(tmp_path: Path) -> str:
+    path = tmp_path / "hook.py"
+    path.write_text(SCRIPT)
+    return str(path)
+
+
+def log_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def wait_lines(path: Path, predicate: Callable[[list[str]], bool], timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate(log_lines(path)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"hook log: {log_lines(path)}")
+        await asyncio.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_exec_hook_runs_while_live_is_restarted_and_stopped_on_unpublish(
+    make_server, tmp_path: Path
+) -> None:
+    log = tmp_path / "hook.log"
+    hook = ExecHookConfig(
+        command=[sys.executable, script(tmp_path), str(log), "{app}/{name}", "exit", "3600"],
+        app="live",
+        restart_delay_s=0.1,
+    )
+    server: RTMPServer = await make_server(hooks=HooksConfig(exec=[hook]))
+    execs = hooks_of(server).exec
+    async with rtmp.connect(url(server, "other"), timeout=5) as conn:
+        await publish_some(conn, "cam", frames=1)  # another app: no hook
+        await asyncio.sleep(0.3)
+        assert not execs.running and not log.exists()
+    async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+        await publish_some(conn, "cam")
+        await wait_lines(log, lambda lines: any("start live/cam" in x for x in lines))
+        first = int(log_lines(log)[0].split()[0])
+        # It dies while the stream is live: restarted after the delay.
+        os.kill(first, signal.SIGKILL)
+        await wait_lines(log, lambda lines: sum("start" in x for x in lines) == 2)
+        second = int(log_lines(log)[-1].split()[0])
+        assert second != first and pid_alive(second)
+    # Unpublish: SIGTERM, the command exits.
+    await wait_lines(log, lambda lines: lines[-1] == f"{second} term")
+    deadline = time.monotonic() + 5
+    while pid_alive(second) or execs.supervisors or execs.running:
+        assert time.monotonic() < deadline, (execs.supervisors, execs.running)
+        await asyncio.sleep(0.05)
+
+
+async def test_exec_hook_ignoring_sigterm_is_killed(make_server, tmp_path: Path) -> None:
+    log = tmp_path / "hook.log"
+    hook = ExecHookConfig(
+        command=[sys.executable, script(tmp_path), str(log), "{name}", "ignore", "3600"],
+        stop_timeout_s=0.3,
+    )
+    server: RTMPServer = await make_server(hooks=HooksConfig(exec=[hook]))
+    async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+        await publish_some(conn, "stubborn")
+        await wait_lines(log, lambda lines: any("start stubborn" in x for x in lines))
+        pid = int(log_lines(log)[0].split()[0])
+    await wait_lines(log, lambda lines: lines[-1].endswith("term"))
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) or hooks_of(server).exec.running:
+        assert time.monotonic() < deadline, hooks_of(server).exec.running
+        await asyncio.sleep(0.05)
+
+
+async def test_exec_hooks_are_stopped_with_the_server(make_server, tmp_path: Path) -> None:
+    log = tmp_path / "hook.log"
+    hook = ExecHookConfig(
+        command=[sys.executable, script(tmp_path), str(log), "{name}", "exit", "3600"]
+    )
+    server: RTMPServer = await make_server(hooks=HooksConfig(exec=[hook]))
+    conn = await rtmp.connect(url(server, "live"), timeout=5)
+    await publish_some(conn, "cam")
+    await wait_lines(log, lambda lines: bool(lines))
+    pid = int(log_lines(log)[0].split()[0])
+    await server.stop()
+    assert not pid_alive(pid)
+    await conn.close()
+
+
+async def test_one_shot_exec_hook_on_record_done(make_server, tmp_path: Path) -> None:
+    out = tmp_path / "done.txt"
+    hook = ExecHookConfig(
+        on="record_done",
+        command=[
+            sys.executable,
+            "-c",
+            "import sys; open(sys.argv[1], 'w').write(' '.join(sys.argv[2:]))",
+            str(out),
+            "{app}",
+            "{name}",
+            "{path}",
+            "{unknown}",
+        ],
+    )
+    server: RTMPServer = await make_server(
+        record_dir=tmp_path / "rec", hooks=HooksConfig(exec=[hook])
+    )
+    async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+        await publish_some(conn, "cam")
+    deadline = time.monotonic() + 10
+    while not out.exists() or not out.read_text():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    app, name, path, unknown = out.read_text().split(" ")
+    assert (app, name, unknown) == ("live", "cam", "{unknown}")
+    assert Path(path).parent == tmp_path / "rec" / "live" and Path(path).exists()
+
+
+async def test_exec_hook_runs_an_ffmpeg_copy_while_the_stream_is_live(make_server) -> None:
+    port = free_port()
+    hook = ExecHookConfig(
+        command=[
+            FFMPEG9,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            f"rtmp://127.0.0.1:{port}/{{app}}/{{name}}",
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            f"rtmp://127.0.0.1:{port}/copy/{{name}}",
+        ],
+        app="live",  # the copy is published to "copy": no loop
+    )
+    server: RTMPServer = await make_server(
+        listen=[f"127.0.0.1:{port}"], hooks=HooksConfig(exec=[hook])
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *ffmpeg_publish_args(url(server, "live/cam"), duration_s=6),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            copy = server.registry.get("copy", "cam")
+            if copy is not None and copy.is_live and copy.video_frames_in > 25:
+                break
+            assert time.monotonic() < deadline, "the exec hook's copy never went live"
+            await asyncio.sleep(0.1)
+        assert copy.info.video[0].width == 320
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    deadline = time.monotonic() + 10
+    while server.registry.get("copy", "cam") is not None or hooks_of(server).exec.running:
+        assert time.monotonic() < deadline, "the copy outlived its source"
+        await asyncio.sleep(0.1)
+
+
+# -- configuration and substitution ---------------------------------------------------------
+
+
+def test_hooks_configuration_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "aiortmp.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            [[hooks.webhook]]
+            url = "http://127.0.0.1:9/hook"
+            events = ["publish", "unpublish"]
+            retries = 5
+
+            [[hooks.exec]]
+            on = "publish"
+            command = ["ffmpeg", "-i", "rtmp://127.0.0.1/{app}/{name}", "-f", "null", "-"]
+            name_regex = "cam[0-9]+"
+            """
+        )
+    )
+    config = load_config(path)
+    assert config.hooks.webhook[0].events == [EventKind.PUBLISH, EventKind.UNPUBLISH]
+    assert config.hooks.webhook[0].retries == 5
+    assert config.hooks.exec[0].on is EventKind.PUBLISH
+    for bad, where in [
+        ('[[hooks.webhook]]\nurl = "ftp://x"', "hooks.webhook.0.url"),
+        ('[[hooks.webhook]]\nurl = "http://x"\nevents = ["nope"]', "hooks.webhook.0.events"),
+        ("[[hooks.exec]]\ncommand = []", "hooks.exec.0.command"),
+        ('[[hooks.exec]]\ncommand = ["x"]\nname_regex = "("', "hooks.exec.0.name_regex"),
+        ('[[hooks.exec]]\ncommand = ["x"]\ntypo = 1', "hooks.exec.0.typo"),
+        ("[hooks]\nwebhooks = []", "hooks.webhooks"),
+    ]:
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+            load_config(path)
+
+
+def test_expand_command_sanitizes_names_from_the_network() -> None:
+    event = ServerEvent(
+        kind=EventKind.RECORD_DONE,
+        session_id=3,
+        remote="1.2.3.4:5",
+        app="live",
+        name="../../etc/passwd -y",
+        details={"path": "/rec/live/x.flv", "bytes": 10, "flag": True},
+    )
+    argv = expand_command(
+        ["x", "{app}/{name}.mp4", "{path}", "{session_id}", "{remote}", "{event}", "{bytes}"],
+        event,
+    )
+    assert argv == [
+        "x",
+        "live/_.._etc_passwd_-y.mp4",
+        "/rec/live/x.flv",
+        "3",
+        "1.2.3.4:5",
+        "record_done",
+        "10",
+    ]
+
+
+async def test_reload_sends_new_events_to_the_new_webhooks(make_server, receiver: Receiver) -> None:
+    server: RTMPServer = await make_server(
+        hooks=HooksConfig(webhook=[WebhookConfig(url=receiver.url + "?old", events=["play"])])
+    )
+    server.emit(ServerEvent(kind=EventKind.PLAY, session_id=1, remote="x"))
+    await receiver.wait(lambda b: len(b) == 1)
+    new = server.config.model_copy(
+        update={"hooks": HooksConfig(webhook=[WebhookConfig(url=receiver.url, events=["stop"])])}
+    )
+    hooks_of(server).reload(new)
+    server.emit(ServerEvent(kind=EventKind.PLAY, session_id=2, remote="x"))
+    server.emit(ServerEvent(kind=EventKind.STOP, session_id=3, remote="x"))
+    await receiver.wait(lambda b: len(b) == 2)
+    await asyncio.sleep(0.2)
+    assert [(b["event"], b["session_id"]) for b in receiver.bodies] == [("play", 1), ("stop", 3)]

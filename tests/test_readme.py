@@ -1,0 +1,53 @@
+"""The README stays true: its configuration example is valid, its commands exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiortmp.cli import build_parser
+from aiortmp.server.config import load_config
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
+    text = README.read_text()
+    section = text[text.index("## Configuration") :]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    path = tmp_path / "aiortmp.toml"
+    path.write_text(example.group(1))
+    config = load_config(path)
+    assert config.listen == ["0.0.0.0:1935"]
+    assert config.relay.push[0].app == "live"
+    assert config.limits.handshake_timeout_s == 5.0
+
+
+def test_readme_limits_table_matches_the_defaults() -> None:
+    from aiortmp.server.config import Limits
+
+    text = README.read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \|", text, re.M)
+    assert len(rows) >= 9
+    defaults = Limits()
+    for key, value in rows:
+        assert float(getattr(defaults, key)) == float(value), key
+
+
+def test_readme_commands_exist() -> None:
+    parser = build_parser()
+    for line in README.read_text().splitlines():
+        match = re.match(r"aiortmp (serve|publish|play|probe)\b", line.strip())
+        if match:
+            command = match.group(1)
+            parser.parse_args([command, *_required(command)])
+
+
+def _required(command: str) -> list[str]:
+    return {
+        "serve": [],
+        "publish": ["x.flv", "rtmp://h/live/x"],
+        "play": ["rtmp://h/live/x"],
+        "probe": ["rtmp://h/live/x"],
+    }[command]

@@ -250,7 +250,9 @@ def test_sighup_reloads_without_dropping_streams(reload: Reload) -> None:
     assert reload.publisher_alive
     assert "publish live/stream stopped" not in reload.log
     times = video_times(reload.watcher_out)
-    assert times and times[0] < reload.reload_at - 2 and times[-1] > reload.reload_at + 3
+    # Video flowed before the reload and well after it (the watcher is stopped ~3 s after
+    # the reload's follow-up requests; a 1.5 s margin leaves room for scheduling).
+    assert times and times[0] < reload.reload_at - 2 and times[-1] > reload.reload_at + 1.5
     assert worst_gap(times) <= MAX_STALL_S
 
 

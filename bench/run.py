@@ -78,6 +78,8 @@ MAX_RUNQUEUE_WAIT = 0.03
 _OURS: set[int] = {os.getpid()}
 #: The niceness of servers and generators (set from ``--nice``).
 _NICE = [0]
+#: top-level TOML settings for aiortmp in this run (--aiortmp-settings)
+AIORTMP_SETTINGS = [""]
 
 
 @dataclass(kw_only=True)
@@ -305,7 +307,9 @@ async def _with_server(kind: str, body: Any, label: str) -> dict[str, Any]:
     The log is kept as ``bench/cache/logs/<server>-<label>.log``.
     """
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
-        server = start_server(kind, Path(tmp), core=SERVER_CORE, nice=_NICE[0])
+        server = start_server(
+            kind, Path(tmp), core=SERVER_CORE, nice=_NICE[0], aiortmp_settings=AIORTMP_SETTINGS[0]
+        )
         _OURS.add(server.pid)
         try:
             result: dict[str, Any] = await body(server)
@@ -772,7 +776,14 @@ def parse_args(argv: list[str] | None) -> Options:
         metavar="RESULTS.json",
         help="only rewrite docs/benchmarks.md from a results file",
     )
+    parser.add_argument(
+        "--aiortmp-settings",
+        default="",
+        metavar="TOML",
+        help='top-level aiortmp settings, e.g. "fanout_interval_ms = 20"',
+    )
     args = parser.parse_args(argv)
+    AIORTMP_SETTINGS[0] = args.aiortmp_settings
     quick = bool(args.quick)
     default_players = "20,100" if quick else "100,500,1000,2000"
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]

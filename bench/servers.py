@@ -262,7 +262,13 @@ rtmp {{
 
 
 def start_server(
-    kind: str, workdir: Path, *, core: int = 0, nice: int = 0, python: str = ""
+    kind: str,
+    workdir: Path,
+    *,
+    core: int = 0,
+    nice: int = 0,
+    python: str = "",
+    aiortmp_settings: str = "",
 ) -> Server:
     """Start ``kind`` pinned to ``core`` on a free port of 127.0.0.1 and wait until it listens.
 
@@ -273,6 +279,7 @@ def start_server(
         nice: its niceness (``nice -n``; below 0 needs root).
         python: the venv's ``bin`` directory holding ``aiortmp`` (default: next to
             ``sys.executable``).
+        aiortmp_settings: top-level TOML settings for aiortmp (``fanout_interval_ms = 20``).
 
     Raises:
         RuntimeError: the server did not start.
@@ -286,7 +293,8 @@ def start_server(
 
         bindir = Path(python) if python else Path(sys.executable).parent
         config = workdir / "aiortmp.toml"
-        config.write_text(_AIORTMP_TOML)
+        # Top-level keys must come before the [limits] table.
+        config.write_text(f"{aiortmp_settings}\n{_AIORTMP_TOML}")
         log_path = workdir / "aiortmp.log"
         command = [
             str(bindir / "aiortmp"),

@@ -111,3 +111,20 @@ async def test_one_write_per_batch_is_shared_by_players(make_server) -> None:
     assert len(payloads[0]) == 100
     stream_packets = [frame_index(p) for p in payloads[0] if p[:1] in (b"\x17", b"\x27")]
     assert stream_packets == list(range(50))
+
+
+async def test_player_joining_while_packets_are_held_gets_each_once(make_server) -> None:
+    """With fan-out coalescing, a player may join between ingest and flush: the held
+    packets are flushed first, so its start-up burst does not repeat them."""
+    server: RTMPServer = await make_server(fanout_interval_ms=500)
+    async with rtmp.connect(url(server, "live"), timeout=5) as pub_conn:
+        publisher = await pub_conn.publish("held")
+        await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+        await publish_frames(publisher, 0, 10)  # held for up to 500 ms
+        await asyncio.sleep(0.05)
+        async with rtmp.connect(url(server, "live"), timeout=5) as play_conn:
+            player = await play_conn.play("held")
+            await publish_frames(publisher, 10, 5)
+            got = await collect(player, 1 + 15 * 2)
+    video = [frame_index(m.payload) for m in got if m.type_id == 9 and m.payload[1] == 1]
+    assert video == list(range(15))

@@ -69,6 +69,8 @@ class RTMPServer:
             chunk_size=self.config.chunk_size,
             gop_cache=self.config.gop_cache,
             gop_cache_max_bytes=self.config.gop_cache_max_bytes,
+            fanout_interval_s=self.config.fanout_interval_ms / 1000,
+            fanout_max_bytes=self.config.fanout_max_bytes,
         )
         self.connections: set[RTMPServerProtocol] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
@@ -332,6 +334,7 @@ class RTMPServer:
             return self.recorders[stream.key]
         if self.config.record_dir is None:
             return None
+        stream.flush()  # held packets are in the caches the recorder starts from
         remote = conn.remote if conn is not None else ""
         session_id = conn.id if conn is not None else 0
 
@@ -354,13 +357,12 @@ class RTMPServer:
             logger.error("%s/%s: cannot record: %s", stream.app, stream.name, exc)
             return None
         self.recorders[stream.key] = recorder
-        stream.sinks.append(recorder)
+        stream.add_sink(recorder)
         return recorder
 
     def stop_recording(self, stream: LiveStream) -> None:
         """Stop recording ``stream`` (the file is closed and ``record_done`` emitted)."""
         recorder = self.recorders.pop(stream.key, None)
         if recorder is not None:
-            if recorder in stream.sinks:
-                stream.sinks.remove(recorder)
+            stream.remove_sink(recorder)
             recorder.close()

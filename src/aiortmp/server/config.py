@@ -369,6 +369,12 @@ class ServerConfig(_Model):
     window_ack_size: int = Field(5_000_000, ge=1024, description="bytes")
     gop_cache: bool = True
     gop_cache_max_bytes: int = Field(8 * 1024 * 1024, ge=0, description="per stream")
+    fanout_interval_ms: float = Field(
+        20, ge=0, le=1000, description="coalesce publisher reads for up to this long (0: off)"
+    )
+    fanout_max_bytes: int = Field(
+        128 * 1024, ge=1024, description="fan a coalesced batch out once it is this large"
+    )
     limits: Limits = Field(default_factory=Limits)
     player: PlayerPolicy = Field(default_factory=PlayerPolicy)
     tls: TLSConfig = Field(default_factory=TLSConfig)

@@ -169,7 +169,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             return
         self._flush()
         for stream in self.publishing.values():
-            stream.flush()
+            stream.end_of_read()
 
     def eof_received(self) -> bool | None:
         self.session.receive_eof()
@@ -266,7 +266,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             finish(task.result())
             self._flush()
             for stream in self.publishing.values():
-                stream.flush()
+                stream.end_of_read()
 
         task = self._loop.create_task(self.server.authorize(request))
         task.add_done_callback(done)

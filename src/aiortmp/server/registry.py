@@ -19,15 +19,24 @@ class StreamRegistry:
         chunk_size: the server's outgoing chunk size (bytes) for every stream.
         gop_cache: whether streams cache their current GOP.
         gop_cache_max_bytes: GOP cache cap per stream (bytes).
+        fanout_interval_s / fanout_max_bytes: batch coalescing (see LiveStream).
     """
 
     def __init__(
-        self, *, chunk_size: int = 4096, gop_cache: bool = True, gop_cache_max_bytes: int = 8 << 20
+        self,
+        *,
+        chunk_size: int = 4096,
+        gop_cache: bool = True,
+        gop_cache_max_bytes: int = 8 << 20,
+        fanout_interval_s: float = 0.0,
+        fanout_max_bytes: int = 128 * 1024,
     ) -> None:
         self._streams: dict[StreamKey, LiveStream] = {}
         self.chunk_size = chunk_size
         self.gop_cache = gop_cache
         self.gop_cache_max_bytes = gop_cache_max_bytes
+        self.fanout_interval_s = fanout_interval_s
+        self.fanout_max_bytes = fanout_max_bytes
 
     def get(self, app: str, name: str) -> LiveStream | None:
         """The stream, or None."""
@@ -43,6 +52,8 @@ class StreamRegistry:
                 chunk_size=self.chunk_size,
                 gop_cache=self.gop_cache,
                 gop_cache_max_bytes=self.gop_cache_max_bytes,
+                fanout_interval_s=self.fanout_interval_s,
+                fanout_max_bytes=self.fanout_max_bytes,
             )
             self._streams[(app, name)] = stream
         return stream

@@ -187,7 +187,7 @@ class Pusher:
 
     def start(self) -> None:
         """Attach to the stream and start the task."""
-        self.stream.sinks.append(self)
+        self.stream.add_sink(self)
         self.task = asyncio.get_running_loop().create_task(
             self.run(), name=f"relay push {self.stream.app}/{self.stream.name} -> {self.url}"
         )
@@ -195,8 +195,7 @@ class Pusher:
     def cancel(self) -> None:
         """Detach from the stream and stop at once (the upstream connection is closed)."""
         self._stopping = True
-        if self in self.stream.sinks:
-            self.stream.sinks.remove(self)
+        self.stream.remove_sink(self)
         if self.task is not None:
             self.task.cancel()
 
@@ -246,6 +245,9 @@ class Pusher:
     def _begin(self) -> None:
         """Publishing upstream: queue metadata and sequence headers, wait for a keyframe."""
         stream = self.stream
+        # Packets held for coalescing predate this start (the caches below hold them): fan
+        # them out while this push is not PUBLISHING, so it ignores them.
+        stream.flush()
         self._clear_queue()
         if stream.metadata_packet is not None:
             self._queue.append(stream.metadata_packet)
@@ -525,7 +527,7 @@ class Puller:
                     else:
                         stream.ingest_data(item.type_id, item.timestamp_ms, item.payload)
                     if not player.pending:
-                        stream.flush()  # end of what one socket read brought: fan out
+                        stream.end_of_read()  # end of what one socket read brought: fan out
                 elif isinstance(item, StreamEOF) or (
                     isinstance(item, StatusReceived) and item.code in _UPSTREAM_END
                 ):

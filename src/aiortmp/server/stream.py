@@ -9,7 +9,9 @@ subscriber. What it does per message and per player is kept to the minimum:
   by every player of that format.
 - Messages are fanned out in *batches*: everything parsed from one read of the publisher's
   socket is joined once per wire format, and each player gets one ``transport.write`` per
-  batch (several messages per syscall, no added latency).
+  batch (several messages per syscall, no added latency). With ``fanout_interval_ms`` > 0,
+  batches of several reads are coalesced for up to that long (or until
+  ``fanout_max_bytes`` are pending): fewer, larger writes per player for a bounded delay.
 - A player's own work is that write, plus a check of its transport backlog; the slow-player
   policy lives in :mod:`aiortmp.server.player` and only runs for players that fall behind.
 
@@ -19,6 +21,7 @@ and the current GOP (from the last keyframe, capped in bytes).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Iterable, Sequence
@@ -181,6 +184,9 @@ class LiveStream:
         gop_cache: keep the current GOP for late joiners.
         gop_cache_max_bytes: cap of the GOP cache (bytes of payload); past it the cache is
             emptied until the next keyframe.
+        fanout_interval_s: how long :meth:`end_of_read` may hold a batch to coalesce it with
+            the next reads (0: fan out after every read).
+        fanout_max_bytes: a held batch is fanned out at once when it reaches this size.
     """
 
     def __init__(
@@ -191,6 +197,8 @@ class LiveStream:
         chunk_size: int = 4096,
         gop_cache: bool = True,
         gop_cache_max_bytes: int = 8 * 1024 * 1024,
+        fanout_interval_s: float = 0.0,
+        fanout_max_bytes: int = 128 * 1024,
     ) -> None:
         self.app = app
         self.name = name
@@ -206,6 +214,10 @@ class LiveStream:
         self._groups: dict[WireFormat, list[Subscriber]] = {}
         self.sinks: list[Sink] = []
         self._batch: list[Packet] = []
+        self._batch_bytes = 0
+        self.fanout_interval_s = fanout_interval_s
+        self.fanout_max_bytes = fanout_max_bytes
+        self._flush_timer: asyncio.TimerHandle | None = None
         # Statistics.
         self.bytes_in = 0
         self.messages_in = 0
@@ -240,6 +252,9 @@ class LiveStream:
 
     def add_player(self, player: Subscriber) -> None:
         """Attach a player; if the stream is live it gets the caches at once."""
+        # Packets still held for coalescing are already in the caches: fan them out first,
+        # or the new player would get them twice (in its start-up burst and in the batch).
+        self.flush()
         self._groups.setdefault(player.wire_format, []).append(player)
         if self.is_live:
             player.stream_started(self)
@@ -251,6 +266,22 @@ class LiveStream:
             group.remove(player)
             if not group:
                 del self._groups[player.wire_format]
+
+    def add_sink(self, sink: Sink) -> None:
+        """Attach a sink (recorder, push relay); it gets packets from the next batch on.
+
+        Packets still held for coalescing are fanned out first: the sink starts from the
+        caches, which already hold them.
+        """
+        self.flush()
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        """Detach a sink (no-op if it is not attached) after it got every held packet."""
+        if sink in self.sinks:
+            self.flush()
+            if sink in self.sinks:  # a sink may detach itself while being fed
+                self.sinks.remove(sink)
 
     def startup_packets(self) -> list[Packet]:
         """What a player needs before live packets: metadata, sequence headers, the GOP."""
@@ -342,6 +373,7 @@ class LiveStream:
                     self._log_info()
         packet = Packet(type_id, timestamp_ms, payload, kind)
         self._batch.append(packet)
+        self._batch_bytes += len(payload)
         if kind <= PacketKind.AUDIO_HEADER and kind != PacketKind.DATA:
             self.headers[(type_id, header_track_key(type_id, payload))] = packet
         elif self.gop_cache_enabled:
@@ -373,12 +405,27 @@ class LiveStream:
             )
             self._clear_gop()
 
+    def end_of_read(self) -> None:
+        """The publisher processed one read: fan out now, or within ``fanout_interval_s``."""
+        if not self._batch:
+            return
+        if self.fanout_interval_s <= 0 or self._batch_bytes >= self.fanout_max_bytes:
+            self.flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self.fanout_interval_s, self.flush
+            )
+
     def flush(self) -> None:
         """Fan out the batch: one joined write per player, packets to every sink."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         batch = self._batch
         if not batch:
             return
         self._batch = []
+        self._batch_bytes = 0
         chunk_size = self.chunk_size
         # Snapshots: a player dropped by the slow-player policy detaches itself (and may
         # empty its group) while we iterate.

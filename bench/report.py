@@ -373,7 +373,7 @@ def _logs(results: list[dict[str, Any]]) -> list[str]:
     return lines or ["- none: no warning or error in any server log."]
 
 
-def render(doc: dict[str, Any], notes: str = "") -> str:
+def render(doc: dict[str, Any]) -> str:
     """The Markdown report of one results document."""
     m = doc["machine"]
     s = doc["settings"]
@@ -400,8 +400,6 @@ def render(doc: dict[str, Any], notes: str = "") -> str:
         f"generator may have limited the result.",
         "",
     ]
-    if notes:
-        out += [notes.strip(), ""]
     out += _headline(fan, _by(results, "ingest"), _by(results, "frames"), lowat)
     if fan:
         out += ["## Summary: fan-out to N players", ""]
@@ -476,8 +474,14 @@ def render(doc: dict[str, Any], notes: str = "") -> str:
         "30 fps libx264 CBR 2.5 Mbit/s, keyframe every 2 s, 2 B-frames, AAC 128 kbit/s "
         "stereo; looped with rising timestamps.",
         "- Servers: a fresh process per scenario, `taskset -c 0`. aiortmp: `aiortmp serve` "
-        "(uvloop, default settings, chunk size 4096, HTTP off, per-IP connection limit "
-        "lifted). nginx-rtmp: one process (`master_process off`), `chunk_size 4096`, "
+        + (
+            f"(uvloop, settings `{s['aiortmp_settings']}`, "
+            if s.get("aiortmp_settings")
+            else "(uvloop, default settings: `fanout_interval_ms = "
+            f"{s.get('aiortmp_fanout_interval_ms', 0):g}`, "
+        )
+        + "chunk size 4096, HTTP off, per-IP connection limit lifted). nginx-rtmp: one "
+        "process (`master_process off`), `chunk_size 4096`, "
         "`application live { live on; }`.",
         "- Load generator (`bench/loadgen.py`, uvloop, `taskset -c 1`): one publisher process "
         "writing pre-serialized chunks paced by timestamp, with the latency players in the "
@@ -529,7 +533,7 @@ def render(doc: dict[str, Any], notes: str = "") -> str:
     return "\n".join(out)
 
 
-def write_report(doc: dict[str, Any], path: Path, notes: str = "") -> None:
+def write_report(doc: dict[str, Any], path: Path) -> None:
     """Write :func:`render` of ``doc`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(doc, notes))
+    path.write_text(render(doc))

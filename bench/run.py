@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiortmp.server.config import ServerConfig
+
 from .media import CACHE_DIR, ensure_media, load_media
 from .profile import perf_split, pyspy_record
 from .report import write_report
@@ -654,6 +656,8 @@ async def run(opts: Options) -> dict[str, Any]:
             "keep_up_threshold": KEEP_UP,
             "saturated_threshold": SATURATED,
             "quick": opts.quick,
+            "aiortmp_settings": AIORTMP_SETTINGS[0],
+            "aiortmp_fanout_interval_ms": ServerConfig().fanout_interval_ms,
         },
         "media": {
             "file": media_path.name,

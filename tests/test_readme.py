@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from aiortmp.cli import build_parser
-from aiortmp.server.config import load_config
+from aiortmp.server.config import ServerConfig, load_config
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -22,6 +22,18 @@ def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
     assert config.listen == ["0.0.0.0:1935"]
     assert config.relay.push[0].app == "live"
     assert config.limits.handshake_timeout_s == 5.0
+    # The settings it shows at their defaults are the defaults.
+    defaults = ServerConfig()
+    for key in (
+        "chunk_size",
+        "window_ack_size",
+        "gop_cache",
+        "gop_cache_max_bytes",
+        "fanout_interval_ms",
+        "fanout_max_bytes",
+    ):
+        assert getattr(config, key) == getattr(defaults, key), key
+    assert config.player == defaults.player
 
 
 def test_readme_limits_table_matches_the_defaults() -> None:

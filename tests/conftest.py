@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -34,3 +35,18 @@ async def make_server() -> AsyncIterator[ServerFactory]:
 def url(server: RTMPServer, path: str) -> str:
     host, port = server.addresses[0]
     return f"rtmp://{host}:{port}/{path}"
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
+    """Poll ``check()`` every 20 ms until it is truthy; return its value.
+
+    Raises:
+        AssertionError: not truthy within ``timeout_s`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not (value := check()):
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.02)
+    return value

@@ -105,17 +105,6 @@ async def plays(server: RTMPServer, path: str) -> bool:
         return player.started
 
 
-async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 # -- tokens and the channel key store ------------------------------------------------------
 
 

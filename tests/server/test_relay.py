@@ -28,7 +28,7 @@ from aiortmp.server.config import (
 from aiortmp.server.relay import PushDestination, Pusher, RelayService, RelayState
 from aiortmp.server.stream import LiveStream, Packet, PacketKind
 
-from ..conftest import url
+from ..conftest import eventually, url
 from .media import (
     AAC_SEQUENCE_HEADER,
     AVC_SEQUENCE_HEADER,
@@ -65,17 +65,6 @@ def relay_of(server: RTMPServer) -> RelayService:
     relay = getattr(server, "relay", None)
     assert isinstance(relay, RelayService)
     return relay
-
-
-async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    """Poll ``check()`` until it is truthy; return its value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not (value := check()):
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def start_publishing(publisher: rtmp.Publisher, *, metadata: bool = True) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "avc_profile_name",
     "parse_avc_decoder_configuration_record",
     "parse_avc_sps",
+    "read_vui_head",
 ]
 
 NAL_UNIT_TYPE_SPS = 7
@@ -58,6 +59,42 @@ _SAR_TABLE = {
     15: (3, 2),
     16: (2, 1),
 }
+
+
+def read_vui_head(reader: BitReader) -> tuple[int | None, int | None]:
+    """Read the VUI fields H.264 and H.265 share, up to chroma_loc_info; return the SAR.
+
+    H.264 E.1.1 and H.265 E.2.1 agree from ``aspect_ratio_info_present_flag`` through the
+    two ``chroma_sample_loc_type`` values (Table E-1 is the same in both).
+
+    Args:
+        reader: positioned just after ``vui_parameters_present_flag``.
+
+    Returns:
+        ``(sar_width, sar_height)``, or ``(None, None)`` when absent or unspecified.
+
+    Raises:
+        CodecHeaderError: the fields run past the end of the data.
+    """
+    sar_width = sar_height = None
+    if reader.read_flag():  # aspect_ratio_info_present_flag
+        aspect_ratio_idc = reader.read_bits(8)
+        if aspect_ratio_idc == 255:  # Extended_SAR
+            sar_width = reader.read_bits(16)
+            sar_height = reader.read_bits(16)
+        elif aspect_ratio_idc in _SAR_TABLE:
+            sar_width, sar_height = _SAR_TABLE[aspect_ratio_idc]
+    if reader.read_flag():  # overscan_info_present_flag
+        reader.skip_bits(1)  # overscan_appropriate_flag
+    if reader.read_flag():  # video_signal_type_present_flag
+        reader.skip_bits(4)  # video_format, video_full_range_flag
+        if reader.read_flag():  # colour_description_present_flag
+            reader.skip_bits(24)
+    if reader.read_flag():  # chroma_loc_info_present_flag
+        reader.read_ue()
+        reader.read_ue()
+    return sar_width, sar_height
+
 
 _CONSTRAINT_SET1 = 0x40
 _CONSTRAINT_SET3 = 0x10
@@ -359,22 +396,7 @@ def parse_avc_sps(nal_unit: bytes | bytearray | memoryview) -> AVCSequenceParame
     fixed_frame_rate = None
     frame_rate = None
     if reader.read_flag():  # vui_parameters_present_flag
-        if reader.read_flag():  # aspect_ratio_info_present_flag
-            aspect_ratio_idc = reader.read_bits(8)
-            if aspect_ratio_idc == 255:  # Extended_SAR
-                sar_width = reader.read_bits(16)
-                sar_height = reader.read_bits(16)
-            elif aspect_ratio_idc in _SAR_TABLE:
-                sar_width, sar_height = _SAR_TABLE[aspect_ratio_idc]
-        if reader.read_flag():  # overscan_info_present_flag
-            reader.skip_bits(1)  # overscan_appropriate_flag
-        if reader.read_flag():  # video_signal_type_present_flag
-            reader.skip_bits(4)  # video_format, video_full_range_flag
-            if reader.read_flag():  # colour_description_present_flag
-                reader.skip_bits(24)
-        if reader.read_flag():  # chroma_loc_info_present_flag
-            reader.read_ue()
-            reader.read_ue()
+        sar_width, sar_height = read_vui_head(reader)
         if reader.read_flag():  # timing_info_present_flag
             num_units_in_tick = reader.read_bits(32)
             time_scale = reader.read_bits(32)

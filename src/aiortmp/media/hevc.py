@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiortmp.media.avc import read_vui_head
 from aiortmp.media.bitreader import BitReader, remove_emulation_prevention
 from aiortmp.media.errors import CodecHeaderError
 
@@ -43,25 +44,6 @@ _MAX_BIT_DEPTH_MINUS8 = 8
 _MAX_LOG2_MAX_POC_LSB_MINUS4 = 12
 # H.265 Table 6-1: (SubWidthC, SubHeightC) per chroma_format_idc.
 _CHROMA_SUBSAMPLING = {0: (1, 1), 1: (2, 2), 2: (2, 1), 3: (1, 1)}
-# H.265 Table E-1 (identical to H.264 Table E-1).
-_SAR_TABLE = {
-    1: (1, 1),
-    2: (12, 11),
-    3: (10, 11),
-    4: (16, 11),
-    5: (40, 33),
-    6: (24, 11),
-    7: (20, 11),
-    8: (32, 11),
-    9: (80, 33),
-    10: (18, 11),
-    11: (15, 11),
-    12: (64, 33),
-    13: (160, 99),
-    14: (4, 3),
-    15: (3, 2),
-    16: (2, 1),
-}
 
 # H.265 Annex A general_profile_idc values.
 _PROFILE_NAMES = {
@@ -528,22 +510,7 @@ def parse_hevc_sps(nal_unit: bytes | bytearray | memoryview) -> HEVCSequencePara
     num_units_in_tick = time_scale = None
     frame_rate = None
     if reader.read_flag():  # vui_parameters_present_flag
-        if reader.read_flag():  # aspect_ratio_info_present_flag
-            aspect_ratio_idc = reader.read_bits(8)
-            if aspect_ratio_idc == 255:  # EXTENDED_SAR
-                sar_width = reader.read_bits(16)
-                sar_height = reader.read_bits(16)
-            elif aspect_ratio_idc in _SAR_TABLE:
-                sar_width, sar_height = _SAR_TABLE[aspect_ratio_idc]
-        if reader.read_flag():  # overscan_info_present_flag
-            reader.skip_bits(1)
-        if reader.read_flag():  # video_signal_type_present_flag
-            reader.skip_bits(4)  # video_format, video_full_range_flag
-            if reader.read_flag():  # colour_description_present_flag
-                reader.skip_bits(24)
-        if reader.read_flag():  # chroma_loc_info_present_flag
-            reader.read_ue()
-            reader.read_ue()
+        sar_width, sar_height = read_vui_head(reader)
         reader.skip_bits(1)  # neutral_chroma_indication_flag
         field_seq = reader.read_flag()
         reader.skip_bits(1)  # frame_field_info_present_flag

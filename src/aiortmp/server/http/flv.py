@@ -50,7 +50,20 @@ FLV_FILE_HEADER = encode_header(FLVHeader(has_audio=True, has_video=True))
 _CRLF = b"\r\n"
 
 
-class ChunkedWriter:
+class _FramingWriter:
+    """A :class:`WriteTransport` over an asyncio transport that frames each write."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes queued in the transport."""
+        return self._transport.get_write_buffer_size()
+
+
+class ChunkedWriter(_FramingWriter):
     """A :class:`WriteTransport` that frames each write as one HTTP/1.1 chunk.
 
     RFC 9112 §7.1: ``chunk = chunk-size CRLF chunk-data CRLF`` with the size in hex.
@@ -59,20 +72,13 @@ class ChunkedWriter:
         transport: the connection's transport (after the response headers were sent).
     """
 
-    __slots__ = ("_transport",)
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
+    __slots__ = ()
 
     def write(self, data: bytes) -> None:
         """Send ``data`` as one chunk (nothing if the connection is closing)."""
         transport = self._transport
         if data and not transport.is_closing():
             transport.writelines((b"%x\r\n" % len(data), data, _CRLF))
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes queued in the transport."""
-        return self._transport.get_write_buffer_size()
 
 
 def ws_frame_header(length: int) -> bytes:
@@ -94,7 +100,7 @@ def ws_frame_header(length: int) -> bytes:
     return b"\x82\x7f" + length.to_bytes(8, "big")
 
 
-class WebSocketWriter:
+class WebSocketWriter(_FramingWriter):
     """A :class:`WriteTransport` that sends each write as one binary WebSocket message.
 
     The frames bypass aiohttp's writer (which is a coroutine); that is safe because the
@@ -105,20 +111,13 @@ class WebSocketWriter:
         transport: the connection's transport (after the upgrade).
     """
 
-    __slots__ = ("_transport",)
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
+    __slots__ = ()
 
     def write(self, data: bytes) -> None:
         """Send ``data`` as one binary message (nothing if the connection is closing)."""
         transport = self._transport
         if data and not transport.is_closing():
             transport.writelines((ws_frame_header(len(data)), data))
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes queued in the transport."""
-        return self._transport.get_write_buffer_size()
 
 
 class FLVViewer(PlayerHost):

@@ -171,6 +171,8 @@ class VideoFourCC(enum.StrEnum):
     AV1 = "av01"
     AVC = "avc1"
     HEVC = "hvc1"
+    #: VVC / H.266 (E-RTMP v2, 2026-01-31 revision); CodedFrames carry a composition offset.
+    VVC = "vvc1"
 
 
 class AvMultitrackType(enum.IntEnum):
@@ -727,7 +729,7 @@ def classify_audio(payload: Buffer) -> AudioKind:
 
 _VIDEO_FOURCCS: dict[bytes, VideoFourCC] = {m.value.encode("ascii"): m for m in VideoFourCC}
 _AUDIO_FOURCCS: dict[bytes, AudioFourCC] = {m.value.encode("ascii"): m for m in AudioFourCC}
-_CTS_FOURCCS = (VideoFourCC.AVC, VideoFourCC.HEVC)
+_CTS_FOURCCS = (VideoFourCC.AVC, VideoFourCC.HEVC, VideoFourCC.VVC)
 _FourCC = TypeVar("_FourCC", VideoFourCC, AudioFourCC)
 
 

@@ -316,7 +316,7 @@ class _ProbeStats:
     """What ``aiortmp probe`` measures from the messages it plays."""
 
     def __init__(self) -> None:
-        from .server.info import StreamInfo
+        from .hub.info import StreamInfo
 
         self.info = StreamInfo()
         self.metadata: dict[str, Any] | None = None

@@ -24,14 +24,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl as ssl_module
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, cast
 
+from .errors import (
+    ClientError,
+    ClientTimeoutError,
+    LocalProtocolError,
+    RejectedError,
+    RemoteProtocolError,
+)
 from .media.errors import CodecHeaderError
 from .media.tags import (
     AudioKind,
@@ -44,7 +52,6 @@ from .media.tags import (
 from .protocol import amf0
 from .protocol.commands import DataMessage, NetStatusCode
 from .protocol.control import StreamBegin, StreamEOF
-from .protocol.errors import LocalProtocolError, RemoteProtocolError, RTMPError
 from .protocol.events import (
     CommandResult,
     ControlReceived,
@@ -90,29 +97,6 @@ _SET_DATA_FRAME: Final = amf0.encode("@setDataFrame")
 _END_CODES: Final = frozenset(
     {NetStatusCode.PLAY_STOP, NetStatusCode.PLAY_UNPUBLISH_NOTIFY, "NetStream.Play.Complete"}
 )
-
-
-class ClientError(RTMPError):
-    """The client could not do what was asked (connection lost, bad URL...)."""
-
-
-class RejectedError(ClientError):
-    """The server refused connect, createStream, publish or play.
-
-    Attributes:
-        code: the NetStatus code (``NetConnection.Connect.Rejected``,
-            ``NetStream.Publish.BadName``, ``NetStream.Play.StreamNotFound``...).
-        description: the server's description.
-    """
-
-    def __init__(self, code: str, description: str) -> None:
-        super().__init__(f"{code}: {description}" if description else code)
-        self.code = code
-        self.description = description
-
-
-class ClientTimeoutError(ClientError, TimeoutError):
-    """The server did not answer (or sent nothing) within the timeout."""
 
 
 # -- URLs -------------------------------------------------------------------------------------
@@ -285,6 +269,26 @@ _END: Final = object()  # end-of-iteration marker in a player's queue
 # -- the asyncio adapter ------------------------------------------------------------------------
 
 
+#: TCP keepalive of client connections (seconds, probes): a peer that vanished without a
+#: FIN (power loss, a dropped route) is noticed in about 25 s even when nothing is sent.
+_KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+
+
+def _tune_socket(sock: socket.socket | None) -> None:
+    """TCP_NODELAY (small command messages go out at once) and TCP keepalive."""
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in _KEEPALIVE:
+            option = getattr(socket, name, None)
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    except OSError:
+        pass  # not TCP (a unix socket), or the platform lacks the option
+
+
 class _ClientProtocol(asyncio.Protocol):
     """Thin adapter: bytes into the ClientSession, events to the Connection."""
 
@@ -307,6 +311,7 @@ class _ClientProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        _tune_socket(transport.get_extra_info("socket"))
         self.session.initiate()
         self.flush()
 
@@ -911,6 +916,9 @@ class Player:
         statuses: every ``onStatus`` notification received on this NetStream.
         started: True once ``NetStream.Play.Start`` was received.
         ended: True once the iteration will end (or has ended).
+        idle_timeout_s: the iteration raises :class:`ClientTimeoutError` when nothing
+            arrives for this long (seconds); None waits forever. May be changed while
+            iterating (a relay only expects media once the remote stream is live).
     """
 
     def __init__(
@@ -930,7 +938,7 @@ class Player:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._queue_size = max(1, queue_size)
         self._stop_on_unpublish = stop_on_unpublish
-        self._idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self._parse_headers = parse_headers
         self._paused_reading = False
         self.statuses: list[StatusReceived] = []
@@ -986,14 +994,14 @@ class Player:
     async def _next(self) -> Any:
         queue = self._queue
         if queue.empty():
-            if self._idle_timeout_s is None:
+            if self.idle_timeout_s is None:
                 item = await queue.get()
             else:
                 try:
-                    item = await asyncio.wait_for(queue.get(), self._idle_timeout_s)
+                    item = await asyncio.wait_for(queue.get(), self.idle_timeout_s)
                 except TimeoutError:
                     raise ClientTimeoutError(
-                        f"nothing received on {self.name!r} for {self._idle_timeout_s:g} s"
+                        f"nothing received on {self.name!r} for {self.idle_timeout_s:g} s"
                     ) from None
         else:
             item = queue.get_nowait()
@@ -1165,7 +1173,7 @@ async def reconnecting(
     retry_rejected: bool = False,
     on_error: Callable[[Exception, float], None] | None = None,
     **connect_options: Any,
-) -> AsyncIterator[Connection]:
+) -> AsyncGenerator[Connection, None]:
     """Yield a connected :class:`Connection`, again and again, with backoff in between.
 
     ::

@@ -21,6 +21,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from aiortmp.hub.info import StreamInfo
 from aiortmp.media import audio_config, av1, avc, codec_info, hevc, tags, vp9
 from aiortmp.media.errors import CodecHeaderError, FLVError
 from aiortmp.media.flv import FLVParser, FLVReader
@@ -49,7 +50,6 @@ from aiortmp.protocol.events import (
 from aiortmp.protocol.handshake import Handshake, HandshakeRole
 from aiortmp.protocol.messages import Message, MessageType, split_aggregate
 from aiortmp.protocol.session import ClientSession, NetStreamState, ServerSession
-from aiortmp.server.info import StreamInfo
 
 from . import corpus, structured
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -67,11 +68,27 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def run_server(tmp: Path, *extra: str, http: bool = False) -> Iterator[ServerProcess]:
+def run_server(
+    tmp: Path,
+    *extra: str,
+    http: bool = False,
+    file_size_limit: int | None = None,
+    config: str | None = None,
+) -> Iterator[ServerProcess]:
     """Start ``aiortmp serve`` on a free port, recording to ``tmp/records``.
 
     With ``http=True`` the HTTP surface listens on another free port, else it is off.
+    ``file_size_limit`` (bytes) runs the server as under ``ulimit -f``; ``config`` is the
+    text of a TOML configuration file.
     """
+    if config is not None:
+        (tmp / "aiortmp.toml").write_text(config)
+        extra = ("--config", str(tmp / "aiortmp.toml"), *extra)
+
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     port = free_port()
     http_port = free_port() if http else 0
     http_args = ["--http-listen", f"127.0.0.1:{http_port}"] if http else ["--no-http"]
@@ -95,6 +112,7 @@ def run_server(tmp: Path, *extra: str, http: bool = False) -> Iterator[ServerPro
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit if file_size_limit is not None else None,
         )
     server = ServerProcess(proc, port, record_dir, log_path, http_port)
     try:

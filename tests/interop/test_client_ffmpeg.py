@@ -21,10 +21,10 @@ import pytest
 
 import aiortmp
 import aiortmp.client as rtmp
+from aiortmp.hub.info import StreamInfo
 from aiortmp.media.flv import FLVReader
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import HTTPConfig, ServerConfig
-from aiortmp.server.info import StreamInfo
 
 from .nginx import run_nginx
 from .peers import (

@@ -26,6 +26,7 @@ from aiohttp import web
 
 import aiortmp.client as rtmp
 from aiortmp.protocol.session import ClientSession
+from aiortmp.server.access import Request
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.auth import AuthService, ChannelKeyStore, IPPolicy, sign_token
 from aiortmp.server.config import (
@@ -35,7 +36,6 @@ from aiortmp.server.config import (
     ConfigError,
     load_config,
 )
-from aiortmp.server.policy import Request
 
 from ..conftest import url
 from .media import AAC_SEQUENCE_HEADER, AVC_SEQUENCE_HEADER, audio_frame, video_frame

@@ -19,14 +19,15 @@ import aiohttp
 import pytest
 
 import aiortmp.client as rtmp
+from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.media.flv import FLVParser
+from aiortmp.outputs.http_flv import FLV_FILE_HEADER, ws_frame_header
+from aiortmp.server.access import ALLOW, Decision, Request
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import HTTPConfig, Limits, PlayerPolicy
 from aiortmp.server.http import HTTPService
-from aiortmp.server.http.flv import FLV_FILE_HEADER, ws_frame_header
-from aiortmp.server.policy import ALLOW, Decision, EventKind, Request, ServerEvent
 
-from ..conftest import url
+from ..conftest import eventually, url
 from ..interop.peers import ffmpeg_publish_args
 from .media import AVC_SEQUENCE_HEADER, audio_frame, frame_index, is_keyframe, video_frame
 
@@ -175,7 +176,8 @@ async def test_recording_is_started_and_stopped_through_the_api(
         async with client.delete(base) as response:
             assert response.status == 200, await response.text()
             assert (await response.json())["stopped"]["path"] == first
-        assert len(done) == 1 and done[0].details["path"] == first
+        await eventually(lambda: len(done) == 1)  # the file closes off the event loop
+        assert done[0].details["path"] == first
         view = await get_json(client, http_url(server, "/api/streams/live/cam"))
         assert view["recording"] is None
         async with client.delete(base) as response:
@@ -194,6 +196,7 @@ async def test_recording_is_started_and_stopped_through_the_api(
         await wait_for(second_written, what="second recording written")
     assert Path(first).stat().st_size > 10_000
     assert Path(second).stat().st_size > 10_000
+    await eventually(lambda: len(done) == 2)
     assert [e.details["path"] for e in done] == [first, second]
 
 

@@ -25,8 +25,7 @@ from aiortmp.server.config import (
     ServerConfig,
     load_config,
 )
-from aiortmp.server.relay import PushDestination, Pusher, RelayService, RelayState
-from aiortmp.server.stream import LiveStream, Packet, PacketKind
+from aiortmp.server.relay import RelayService
 
 from ..conftest import eventually, url
 from .media import (
@@ -177,7 +176,7 @@ async def test_runtime_destination_starts_with_headers_then_a_keyframe(
             await upstream.close()
         assert relay.status() == []
         stream = a.registry.get("live", "cam")
-        assert stream is not None and stream.sinks == []  # the pusher detached itself
+        assert stream is not None and stream.queued_outputs == []  # the pusher detached itself
     assert upstream.messages[0].metadata is not None
     assert upstream.messages[1].payload == AVC_SEQUENCE_HEADER
     assert upstream.messages[2].payload == AAC_SEQUENCE_HEADER
@@ -251,55 +250,6 @@ async def test_destination_goes_away_and_comes_back_local_players_see_no_gap(
     assert is_keyframe(again.video[0].payload) and again.frames[0] % GOP == 0
     assert again.frames == list(range(again.frames[0], again.frames[-1] + 1))
     assert status["state"] == "publishing" and status["reconnects"] == 1
-
-
-def make_pusher(limit: int = 64 * 1024) -> Pusher:
-    stream = LiveStream("live", "cam")
-    destination = PushDestination("push-1", "live", "rtmp://h/up", None, from_config=False)
-    pusher = Pusher(destination, stream, RelayConfig(push_queue_bytes=limit))
-    pusher.state = RelayState.PUBLISHING  # as after a successful publish, without a task
-    return pusher
-
-
-def queued(pusher: Pusher) -> list[tuple[PacketKind, int]]:
-    return [(p.kind, p.timestamp_ms) for p in pusher._queue]
-
-
-def test_full_push_queue_drops_non_key_video_first_and_never_headers() -> None:
-    pusher = make_pusher()
-    k, v, a = PacketKind.KEYFRAME, PacketKind.VIDEO, PacketKind.AUDIO
-    h = PacketKind.VIDEO_HEADER
-    big = bytes(12 * 1024)
-
-    def packet(kind: PacketKind, ts: int, payload: bytes = big) -> Packet:
-        return Packet(9 if kind is not a else 8, ts, payload, kind)
-
-    # 36 KiB queued: past half the 64 KiB limit, non-key video is dropped (and the video
-    # up to the next keyframe); audio, headers, metadata still go.
-    pusher.on_packets([packet(k, 0), packet(v, 1), packet(v, 2), packet(v, 3)])
-    pusher.on_packets([packet(a, 4, bytes(100)), packet(h, 5, bytes(50)), packet(v, 6)])
-    assert queued(pusher) == [(k, 0), (v, 1), (v, 2), (a, 4), (h, 5)]
-    assert pusher.dropped == 2
-    # A keyframe that fits is taken and ends the wait, but inter frames still wait for room.
-    pusher.on_packets([packet(k, 7), packet(v, 8)])
-    assert queued(pusher)[-1] == (k, 7) and pusher.dropped == 3
-    # Full: keyframes and audio go too; headers never do.
-    pusher.on_packets([packet(k, 9), packet(k, 10), packet(a, 11, bytes(16 * 1024))])
-    pusher.on_packets([packet(h, 12, bytes(50))])
-    assert queued(pusher)[-2:] == [(k, 9), (h, 12)]
-    assert pusher.dropped == 5
-    # The queue drained (the upstream socket took it): video resumes at a keyframe only.
-    pusher._clear_queue()
-    pusher.on_packets([packet(v, 13), packet(k, 14), packet(v, 15)])
-    assert queued(pusher) == [(k, 14), (v, 15)]
-    assert pusher.queued_bytes == 2 * len(big)
-
-
-def test_pusher_ignores_packets_while_not_publishing() -> None:
-    pusher = make_pusher()
-    pusher.state = RelayState.RETRYING
-    pusher.on_packets([Packet(9, 0, b"\x17\x01", PacketKind.KEYFRAME)])
-    assert queued(pusher) == [] and pusher.dropped == 0
 
 
 # -- pull -----------------------------------------------------------------------------------------
@@ -407,7 +357,7 @@ async def test_static_pull_runs_without_players_and_follows_the_remote_publisher
             await start_publishing(publisher)
             await send_frames(publisher, range(12))
             mirrored = await eventually(lambda: a.registry.get("mirror", "cam"))
-            await eventually(lambda m=mirrored: m.is_live and len(m.gop) >= 4)
+            await eventually(lambda m=mirrored: m.is_live and len(m.cache.gop) >= 4)
             assert mirrored.player_count == 0
             async with rtmp.connect(url(a, "mirror"), timeout=5) as play_conn:
                 player = Collector(await play_conn.play("cam"))
@@ -526,7 +476,7 @@ async def test_unreachable_destination_retries_with_backoff(make_server: ServerF
             await send_frames(publisher, range(20))
             await eventually(lambda: player.frames[-1:] == [19])
             await player.close()
-        pusher = next(iter(relay_of(a)._destinations.values())).pushers[("live", "cam")]
+        pusher = next(iter(relay_of(a).pushes.destinations.values())).pushers[("live", "cam")]
         await eventually(lambda: pusher.backoff.failures >= 3)
     assert status
     assert "cannot connect" in relay_of(a).status()[0]["last_error"]

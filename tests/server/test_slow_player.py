@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 
 import aiortmp.client as rtmp
+from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import PlayerPolicy
-from aiortmp.server.policy import EventKind, ServerEvent
 
 from ..conftest import url
 from .media import AVC_SEQUENCE_HEADER, audio_frame, frame_index, video_frame

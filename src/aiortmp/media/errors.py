@@ -1,20 +1,7 @@
-"""Exceptions raised by :mod:`aiortmp.media` parsers."""
+"""The media part of the error tree (see :mod:`aiortmp.errors`, where it is defined)."""
 
 from __future__ import annotations
 
-from aiortmp.protocol.errors import RemoteProtocolError
+from aiortmp.errors import CodecHeaderError, FLVError, MediaError
 
 __all__ = ["CodecHeaderError", "FLVError", "MediaError"]
-
-
-class MediaError(RemoteProtocolError):
-    """Media data (an FLV file, tag or codec payload) is malformed."""
-
-
-class FLVError(MediaError):
-    """An FLV file header or tag is malformed (FLV spec v10.1, Annex E)."""
-
-
-class CodecHeaderError(MediaError):
-    """An audio/video tag header or codec configuration record is malformed
-    (FLV spec v10.1 E.4.2/E.4.3, E-RTMP v2 ExVideoTagHeader/ExAudioTagHeader)."""

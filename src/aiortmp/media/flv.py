@@ -523,6 +523,20 @@ class FLVWriter:
         if self._closed:
             return
         self._closed = True
+        self._patch()
+
+    def checkpoint(self) -> None:
+        """Patch ``duration`` and ``filesize`` with the values so far and flush the file
+        object, so that a file cut short here (the writer killed) still reads whole.
+
+        Raises:
+            LocalProtocolError: the writer is closed.
+            OSError: the file object could not be written.
+        """
+        self._check_open()
+        self._patch()
+
+    def _patch(self) -> None:
         if self._patch_offsets is not None and self._start is not None:
             duration_at, filesize_at = self._patch_offsets
             end = self._file.tell()

@@ -19,13 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiortmp.errors import ConfigError
+from aiortmp.hub.bus import EventBus, Listener, ServerEvent
+from aiortmp.hub.registry import Registry
+from aiortmp.hub.stream import Handle, StreamSettings
+from aiortmp.outputs.record import RecordingService
+
+from .access import AccessControl, AccessPolicy, Decision, Request
 from .components import Component, build_components
-from .config import ConfigError, ServerConfig, load_config, parse_host_port
-from .handler import RTMPServerProtocol
-from .policy import ALLOW, AccessPolicy, Decision, EventKind, Request, ServerEvent
-from .recorder import Recorder
-from .registry import StreamRegistry
-from .stream import LiveStream
+from .config import ServerConfig, load_config, parse_host_port
+from .connection import RTMPServerProtocol
 
 __all__ = ["RTMPServer"]
 
@@ -34,6 +37,24 @@ if TYPE_CHECKING:
     from .relay import RelayService
 
 logger = logging.getLogger("aiortmp.server")
+
+
+class _RunningLoop:
+    """The scheduler of the streams: the event loop that is running when a timer is set
+    (a server may be built before its loop runs)."""
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> Handle:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+def stream_settings(config: ServerConfig) -> StreamSettings:
+    """The hub's stream settings from the server configuration."""
+    return StreamSettings(
+        gop_cache=config.gop_cache,
+        gop_cache_max_bytes=config.gop_cache_max_bytes,
+        fanout_interval_s=config.fanout_interval_ms / 1000,
+        fanout_max_bytes=config.fanout_max_bytes,
+    )
 
 
 class RTMPServer:
@@ -46,8 +67,13 @@ class RTMPServer:
             reload.
 
     Attributes:
-        registry: the live streams.
-        connections: every open connection.
+        bus: server events (:meth:`subscribe` is a shortcut).
+        registry: the streams.
+        access: the access policies (:attr:`policies` is a shortcut).
+        recording: the recordings (``record_dir``, the API).
+        relay: push/pull relays (set by the relay component).
+        channel_keys: livego-style channel keys (set by the auth component).
+        connections: every open RTMP connection.
         stats: counters of finished things (``connections_total``, ``protocol_errors``,
             ``handshake_failures``, ``players_dropped``, ``connections_refused``,
             ``auth_denials``, ``idle_timeouts``; ``bytes_in`` of ended publishes,
@@ -65,28 +91,28 @@ class RTMPServer:
         self.config = config or ServerConfig()
         self.config_path = config_path
         self.config_overrides = dict(config_overrides or {})
-        self.registry = StreamRegistry(
-            chunk_size=self.config.chunk_size,
-            gop_cache=self.config.gop_cache,
-            gop_cache_max_bytes=self.config.gop_cache_max_bytes,
-            fanout_interval_s=self.config.fanout_interval_ms / 1000,
-            fanout_max_bytes=self.config.fanout_max_bytes,
+        self.bus = EventBus()
+        self.registry = Registry(
+            scheduler=_RunningLoop(), bus=self.bus, settings=stream_settings(self.config)
         )
+        self.access = AccessControl()
+        self.recording = RecordingService(self.registry, self.bus, self.config.record_dir)
         self.connections: set[RTMPServerProtocol] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
-        self.recorders: dict[tuple[str, str], Recorder] = {}
         self.stats: collections.Counter[str] = collections.Counter()
         self._servers: list[asyncio.Server] = []
         self._stopped = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
-        #: access policies, all of which must allow a request (see policy.py)
-        self.policies: list[AccessPolicy] = []
-        self._listeners: list[Callable[[ServerEvent], None]] = []
         #: push/pull relays, set by the relay component (server/relay.py)
         self.relay: RelayService | None = None
         #: livego-style channel keys, set by the auth component (server/auth.py)
         self.channel_keys: ChannelKeyStore | None = None
         self.components: list[Component] = build_components(self)
+
+    @property
+    def policies(self) -> list[AccessPolicy]:
+        """The access policies, all of which must allow a request (see access.py)."""
+        return self.access.policies
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -97,6 +123,7 @@ class RTMPServer:
             OSError: an address cannot be bound.
         """
         loop = asyncio.get_running_loop()
+        _ignore_sigxfsz()
         listeners: list[tuple[str, int, ssl.SSLContext | None]] = [
             (*parse_host_port(item), None) for item in self.config.listen
         ]
@@ -154,18 +181,16 @@ class RTMPServer:
         """Stop accepting, end every stream (recordings closed), close every connection."""
         for server in self._servers:
             server.close()
-        # End the published streams first: players are told, recordings closed, and the
+        # End the live streams first: players are told, recordings closed, and the
         # unpublish / record_done events still reach the hooks, which stop last.
-        for conn in list(self.connections):
-            for stream_id in list(conn.publishing):
-                conn._unpublish(stream_id)
+        for stream in self.registry.live():
+            if stream.source is not None:
+                stream.source.stop("server shutting down")
         for component in reversed(self.components):
             try:
                 await component.stop()
             except Exception:
                 logger.exception("stopping %r failed", component)
-        for recorder in list(self.recorders.values()):
-            recorder.close()
         for conn in list(self.connections):
             conn.close()
         if self._ticker is not None:
@@ -205,7 +230,9 @@ class RTMPServer:
         """Re-read the configuration file (SIGHUP): limits, player policy, auth rules and
         other component settings change for new requests; streams are not dropped.
 
-        Listen addresses, record directory and chunk size need a restart.
+        Streams created from now on get the new cache and batching settings; connections
+        made from now on announce the new chunk size (their players get bytes cut at it).
+        Listen addresses need a restart.
         """
         try:
             config = load_config(self.config_path, **self.config_overrides)
@@ -213,6 +240,7 @@ class RTMPServer:
             logger.error("reload failed, keeping the old configuration: %s", exc)
             return
         self.config = config
+        self.registry.settings = stream_settings(config)
         for component in self.components:
             try:
                 component.reload(config)
@@ -243,46 +271,20 @@ class RTMPServer:
 
     # -- extension points -----------------------------------------------------------------
 
-    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` for every :class:`ServerEvent`; returns an unsubscriber.
 
         Listeners run on the event loop inside media processing: they must not block.
         """
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self.bus.subscribe(listener)
 
     def emit(self, event: ServerEvent) -> None:
         """Deliver ``event`` to every listener (a failing listener is logged, not fatal)."""
-        for listener in tuple(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("event listener %r failed on %s", listener, event.kind)
+        self.bus.emit(event)
 
     async def authorize(self, request: Request) -> Decision:
-        """Ask every policy; the first denial wins. A failing policy denies (logged)."""
-        decision = ALLOW
-        for policy in self.policies:
-            try:
-                answer = await policy.check(request)
-            except Exception as exc:
-                logger.exception("access policy %r failed", policy)
-                return Decision(allowed=False, reason=f"authorization failed: {type(exc).__name__}")
-            if not answer.allowed:
-                return answer
-            if answer.name is not None:
-                decision = answer
-                request = Request(
-                    action=request.action,
-                    app=request.app,
-                    name=answer.name,
-                    query=request.query,
-                    remote_host=request.remote_host,
-                    session_id=request.session_id,
-                    tc_url=request.tc_url,
-                    properties=request.properties,
-                )
-        return decision
+        """Ask every policy; the first denial wins (see :class:`AccessControl`)."""
+        return await self.access.authorize(request)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -308,61 +310,11 @@ class RTMPServer:
             if self._per_ip[conn.remote_host] <= 0:
                 del self._per_ip[conn.remote_host]
 
-    # -- streams --------------------------------------------------------------------------
 
-    def on_publish(self, stream: LiveStream, conn: RTMPServerProtocol) -> None:
-        """A stream went live: start its recording (if configured) and run callbacks."""
-        if self.config.record_dir is not None:
-            self.start_recording(stream, conn)
-        self.emit(conn.event(EventKind.PUBLISH, stream.name))
-
-    def on_unpublish(self, stream: LiveStream, conn: RTMPServerProtocol) -> None:
-        """A stream stopped (its sinks, recorders included, were closed by the stream)."""
-        self.stop_recording(stream)
-        self.emit(conn.event(EventKind.UNPUBLISH, stream.name))
-
-    def start_recording(
-        self, stream: LiveStream, conn: RTMPServerProtocol | None = None
-    ) -> Recorder | None:
-        """Start recording a live stream into ``record_dir`` (no-op if already recording).
-
-        Returns:
-            The recorder, or None if there is no record directory or the file cannot be
-            created (logged).
-        """
-        if stream.key in self.recorders:
-            return self.recorders[stream.key]
-        if self.config.record_dir is None:
-            return None
-        stream.flush()  # held packets are in the caches the recorder starts from
-        remote = conn.remote if conn is not None else ""
-        session_id = conn.id if conn is not None else 0
-
-        def done(recorder: Recorder) -> None:
-            self.recorders.pop(stream.key, None)
-            self.emit(
-                ServerEvent(
-                    kind=EventKind.RECORD_DONE,
-                    session_id=session_id,
-                    remote=remote,
-                    app=stream.app,
-                    name=stream.name,
-                    details={"path": str(recorder.path), "bytes": recorder.bytes_written},
-                )
-            )
-
-        try:
-            recorder = Recorder(stream, self.config.record_dir, on_close=done)
-        except OSError as exc:
-            logger.error("%s/%s: cannot record: %s", stream.app, stream.name, exc)
-            return None
-        self.recorders[stream.key] = recorder
-        stream.add_sink(recorder)
-        return recorder
-
-    def stop_recording(self, stream: LiveStream) -> None:
-        """Stop recording ``stream`` (the file is closed and ``record_done`` emitted)."""
-        recorder = self.recorders.pop(stream.key, None)
-        if recorder is not None:
-            stream.remove_sink(recorder)
-            recorder.close()
+def _ignore_sigxfsz() -> None:
+    """Let a write past RLIMIT_FSIZE fail with EFBIG (a recording stops) instead of the
+    default SIGXFSZ action, which kills the whole server."""
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    except (ValueError, AttributeError):  # not the main thread, or no SIGXFSZ here
+        pass

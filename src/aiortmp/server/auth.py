@@ -1,7 +1,7 @@
 """Access control: stream keys, signed tokens, HTTP callbacks, channel keys, IP lists.
 
 :class:`AuthService` reads the ``[auth]`` section (:class:`~aiortmp.server.config.AuthConfig`)
-and puts one :class:`~aiortmp.server.policy.AccessPolicy` per configured method at the front
+and puts one :class:`~aiortmp.server.access.AccessPolicy` per configured method at the front
 of ``server.policies``; :meth:`RTMPServer.authorize` asks them in order and the first denial
 wins. Rules are per application and per action (publish, play); the IP lists of ``[auth]``
 itself apply at ``connect``. The methods, in the order they are checked:
@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from .access import ALLOW, AccessPolicy, Decision, Request
 from .config import AuthConfig, AuthRule, ConfigError, ServerConfig
-from .policy import ALLOW, AccessPolicy, Decision, Request
 
 if TYPE_CHECKING:
     from .app import RTMPServer

@@ -41,11 +41,18 @@ def build_components(server: RTMPServer) -> list[Component]:
     from .auth import AuthService
 
     components.append(AuthService(server))
+    # Recording: stopped after the relays and the HTTP surface, before the hooks (which
+    # still get its record_done events).
+    components.append(server.recording)
     # Relays always run (cheap when idle): the HTTP API adds push destinations at run time
-    # through ``server.relay``, which RelayService sets; created before the HTTP surface.
+    # through ``server.relay``; created before the HTTP surface.
+    from .connection import next_session_id
     from .relay import RelayService
 
-    components.append(RelayService(server))
+    server.relay = RelayService(
+        server.registry, server.bus, server.access, server.config.relay, next_session_id
+    )
+    components.append(server.relay)
     if server.config.http.listen:
         from .http import HTTPService
 

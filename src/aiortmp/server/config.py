@@ -32,7 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from .policy import EventKind
+from aiortmp.errors import ConfigError
+from aiortmp.hub.bus import EventKind
 
 __all__ = [
     "AppAuth",
@@ -53,10 +54,6 @@ __all__ = [
     "load_config",
     "parse_host_port",
 ]
-
-
-class ConfigError(ValueError):
-    """The configuration file or a flag is invalid; the message says where and why."""
 
 
 def parse_host_port(value: str, default_port: int = 1935) -> tuple[str, int]:

@@ -15,6 +15,7 @@ Event hooks (webhooks, exec hooks) are a separate component,
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -22,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from aiortmp.outputs.http_flv import FLVViewer, handle_flv
+
 from ..config import ServerConfig, parse_host_port
 from .api import auth_middleware, setup_api
-from .flv import FLVViewer, handle_flv
 from .hooks import HookService
 from .keys import SERVICE_KEY
 from .metrics import handle_metrics, make_registry
@@ -77,7 +79,9 @@ class HTTPService:
                 logger.warning("dashboard files missing from %s: / is not served", STATIC_DIR)
         if config.flv:
             # No HEAD: the FLV body is written to the transport directly.
-            app.router.add_get("/{app}/{name}.flv", handle_flv, allow_head=False)
+            app.router.add_get(
+                "/{app}/{name}.flv", functools.partial(handle_flv, self), allow_head=False
+            )
         return app
 
     @property

@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from aiohttp import web
 
 import aiortmp
+from aiortmp.hub.stream import Output, Stream
+from aiortmp.outputs.http_flv import FLVViewer
 
-from ..handler import RTMPServerProtocol
-from ..stream import LiveStream, Subscriber
-from .flv import FLVViewer
 from .keys import SERVICE_KEY
 from .sampler import player_bytes_sent
 
@@ -54,6 +53,8 @@ __all__ = [
     "setup_api",
     "stream_view",
 ]
+
+logger = logging.getLogger("aiortmp.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -175,14 +176,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 # -- views --------------------------------------------------------------------------------
 
 
-def _protocol_of(player: Subscriber) -> str:
+def _protocol_of(player: Output) -> str:
     host = getattr(player, "host", None)
     if isinstance(host, FLVViewer):
-        return host.protocol
+        return str(host.protocol)
     return "rtmp"
 
 
-def stream_view(service: HTTPService, stream: LiveStream) -> dict[str, Any]:
+def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
     """Everything the API says about one stream.
 
     Codec details come from the parsed sequence headers (``stream.info``), with the
@@ -245,16 +246,20 @@ def stream_view(service: HTTPService, stream: LiveStream) -> dict[str, Any]:
             audio["sample_rate"] = int(rate) if rate else None
         audio["bitrate_bps"] = info.audio_bitrate_bps
 
-    publisher = stream.publisher
+    source = stream.source
     publisher_view = None
-    if isinstance(publisher, RTMPServerProtocol):
-        publisher_view = {"session_id": publisher.id, "remote": publisher.remote}
+    if source is not None:
+        publisher_view = {
+            "session_id": source.session_id,
+            "remote": source.remote,
+            "kind": source.kind,
+        }
     players = stream.players
     by_protocol: dict[str, int] = {}
     for player in players:
         protocol = _protocol_of(player)
         by_protocol[protocol] = by_protocol.get(protocol, 0) + 1
-    recorder = server.recorders.get(stream.key)
+    recorder = server.recording.recorders.get(stream.key)
     uptime = service.sampler.uptime_s(stream)
     return {
         "app": stream.app,
@@ -293,14 +298,15 @@ def session_views(service: HTTPService) -> list[dict[str, Any]]:
                 "app": conn.app,
                 "connected": conn.connected,
                 "publishing": [
-                    {"stream_id": sid, "name": s.name} for sid, s in sorted(conn.publishing.items())
+                    {"stream_id": sid, "name": p.stream.name}
+                    for sid, p in sorted(conn.publishing.items())
                 ],
                 "playing": [
                     {
                         "stream_id": sid,
                         "name": p.stream.name,
-                        "bytes_sent": p.bytes_sent,
-                        "messages_dropped": p.messages_dropped,
+                        "bytes_sent": p.player.bytes_sent,
+                        "messages_dropped": p.player.messages_dropped,
                     }
                     for sid, p in sorted(conn.playing.items())
                 ],
@@ -334,7 +340,7 @@ def session_views(service: HTTPService) -> list[dict[str, Any]]:
 # -- handlers: server, streams, sessions ----------------------------------------------------
 
 
-def _stream_or_404(request: web.Request) -> LiveStream:
+def _stream_or_404(request: web.Request) -> Stream:
     server = _service(request).server
     app, name = request.match_info["app"], request.match_info["name"]
     stream = server.registry.get(app, name)
@@ -382,14 +388,18 @@ async def get_stream(request: web.Request) -> web.Response:
 async def kick_publisher(request: web.Request) -> web.Response:
     """``DELETE /api/streams/{app}/{name}``: disconnect the publisher (players stay)."""
     stream = _stream_or_404(request)
-    publisher = stream.publisher
-    if not isinstance(publisher, RTMPServerProtocol):
+    source = stream.source
+    if source is None:
         return _error(404, f"{stream.app}/{stream.name} has no publisher")
-    publisher.log(
-        logging.WARNING, "publisher of %s/%s kicked through the HTTP API", stream.app, stream.name
+    logger.warning(
+        "[%d %s] publisher of %s/%s kicked through the HTTP API",
+        source.session_id,
+        source.remote,
+        stream.app,
+        stream.name,
     )
-    publisher.close()
-    return _json({"kicked": publisher.id})
+    source.stop("kicked through the HTTP API")
+    return _json({"kicked": source.session_id})
 
 
 async def start_recording(request: web.Request) -> web.Response:
@@ -401,10 +411,7 @@ async def start_recording(request: web.Request) -> web.Response:
         return _error(409, f"{stream.app}/{stream.name} is not live")
     if server.config.record_dir is None:
         return _error(409, "recording is not configured (record_dir)")
-    publisher = stream.publisher
-    recorder = server.start_recording(
-        stream, publisher if isinstance(publisher, RTMPServerProtocol) else None
-    )
+    recorder = server.recording.start_recording(stream)
     if recorder is None:
         return _error(500, "cannot create the recording file (see the server log)")
     return _json({"recording": {"path": str(recorder.path), "bytes": recorder.bytes_written}})
@@ -414,10 +421,9 @@ async def stop_recording(request: web.Request) -> web.Response:
     """``DELETE /api/streams/{app}/{name}/record``."""
     server = _service(request).server
     stream = _stream_or_404(request)
-    recorder = server.recorders.get(stream.key)
+    recorder = server.recording.stop_recording(stream)
     if recorder is None:
         return _error(404, f"{stream.app}/{stream.name} is not being recorded")
-    server.stop_recording(stream)
     return _json({"stopped": {"path": str(recorder.path), "bytes": recorder.bytes_written}})
 
 

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 import aiortmp
+from aiortmp.hub.bus import EventKind, ServerEvent
 
 from ..config import ExecHookConfig, ServerConfig, WebhookConfig
-from ..policy import EventKind, ServerEvent
 
 if TYPE_CHECKING:
     from ..app import RTMPServer

@@ -12,8 +12,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from ..policy import EventKind, ServerEvent
-from ..stream import LiveStream, StreamKey, Subscriber
+from aiortmp.hub.bus import EventKind, ServerEvent
+from aiortmp.hub.stream import Output, Stream, StreamKey
 
 if TYPE_CHECKING:
     from ..app import RTMPServer
@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["StreamSampler", "player_bytes_sent", "player_messages_dropped"]
 
 
-def player_bytes_sent(player: Subscriber) -> int:
+def player_bytes_sent(player: Output) -> int:
     """Bytes a player has been sent (0 for subscribers that do not count)."""
     value = getattr(player, "bytes_sent", 0)
     return value if isinstance(value, int) else 0
 
 
-def player_messages_dropped(player: Subscriber) -> int:
+def player_messages_dropped(player: Output) -> int:
     """Messages dropped for a slow player (0 for subscribers that do not count)."""
     value = getattr(player, "messages_dropped", 0)
     return value if isinstance(value, int) else 0
@@ -51,7 +51,7 @@ class StreamSampler:
         self.interval_s = interval_s
         self.published_at: dict[StreamKey, tuple[float, float]] = {}
         self.bitrate_out_bps: dict[StreamKey, int] = {}
-        self._last_sent: dict[Subscriber, int] = {}
+        self._last_sent: dict[Output, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = server.subscribe(self._on_event)
         # Streams already live when the sampler starts (an embedder adding it late).
@@ -70,14 +70,14 @@ class StreamSampler:
             self._task = None
         self._unsubscribe()
 
-    def uptime_s(self, stream: LiveStream) -> float | None:
+    def uptime_s(self, stream: Stream) -> float | None:
         """Seconds since ``stream`` was published, or None if it is not live."""
         started = self.published_at.get(stream.key)
         if started is None or not stream.is_live:
             return None
         return time.monotonic() - started[1]
 
-    def published_wall_s(self, stream: LiveStream) -> float | None:
+    def published_wall_s(self, stream: Stream) -> float | None:
         """UNIX time of the publish, or None."""
         started = self.published_at.get(stream.key)
         return None if started is None else started[0]
@@ -97,7 +97,7 @@ class StreamSampler:
         GOP — is part of what was sent); a player that left no longer counts.
         """
         last = self._last_sent
-        current: dict[Subscriber, int] = {}
+        current: dict[Output, int] = {}
         rates: dict[StreamKey, int] = {}
         for stream in self.server.registry:
             sent = 0

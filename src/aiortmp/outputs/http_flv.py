@@ -2,7 +2,7 @@
 
 ``GET /{app}/{name}.flv`` answers a chunked ``video/x-flv`` body; the same URL with a
 WebSocket upgrade answers one binary message per write. Both are plain
-:class:`~aiortmp.server.player.Player` objects with ``wire_format=FLV``: every packet is
+:class:`~aiortmp.outputs.player.Player` objects with ``wire=FLV``: every packet is
 serialized once as an FLV tag (FLV v10.1 E.4.1) and the joined bytes of a batch are shared by
 all FLV viewers, with the same GOP cache and slow-player policy as RTMP players. Per write a
 viewer only adds its framing — a chunk-size line (RFC 9112 §7.1) or a WebSocket frame header
@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from aiortmp.hub.bus import EventKind, ServerEvent
+from aiortmp.hub.packet import FLV
+from aiortmp.hub.stream import Stream
 from aiortmp.media.flv import FLVHeader, encode_header
+from aiortmp.server.access import Request
+from aiortmp.server.connection import next_session_id
 
-from ..handler import next_session_id
-from ..player import Player, PlayerHost, WriteTransport
-from ..policy import EventKind, Request, ServerEvent
-from ..stream import FLV, LiveStream
-from .keys import SERVICE_KEY
+from .player import Player, WriteTransport
 
 if TYPE_CHECKING:
-    from . import HTTPService
+    from aiortmp.server.http import HTTPService
 
 __all__ = [
     "FLV_FILE_HEADER",
@@ -120,7 +121,7 @@ class WebSocketWriter(_FramingWriter):
             transport.writelines((ws_frame_header(len(data)), data))
 
 
-class FLVViewer(PlayerHost):
+class FLVViewer:
     """One HTTP-FLV or WebSocket-FLV viewer: the :class:`PlayerHost` of its player.
 
     Args:
@@ -184,7 +185,7 @@ class FLVViewer(PlayerHost):
         """Disconnect a viewer that cannot keep up (queued bytes are discarded)."""
         server = self.service.server
         server.stats["players_dropped"] += 1
-        server.emit(self.event(EventKind.PLAYER_DROPPED, reason=reason, protocol=self.protocol))
+        server.bus.emit(self.event(EventKind.PLAYER_DROPPED, reason=reason, protocol=self.protocol))
         logger.warning(
             "[%d %s] slow %s viewer of %s/%s disconnected: %s",
             self.id,
@@ -216,12 +217,15 @@ def _remote(request: web.Request) -> tuple[str, str]:
     return request.remote or "", request.remote or "?"
 
 
-async def handle_flv(request: web.Request) -> web.StreamResponse:
+async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamResponse:
     """``GET /{app}/{name}.flv``: HTTP-FLV, or WebSocket-FLV on an upgrade request.
+
+    Args:
+        service: the HTTP service (bind it with ``functools.partial`` for the route).
+        request: the request.
 
     Answers 403 if an access policy denies the play, 404 if the stream is not live.
     """
-    service = request.app[SERVICE_KEY]
     server = service.server
     app = request.match_info["app"]
     name = request.match_info["name"]
@@ -229,7 +233,7 @@ async def handle_flv(request: web.Request) -> web.StreamResponse:
     websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     protocol = "ws-flv" if websocket else "http-flv"
     session_id = next_session_id()
-    decision = await server.authorize(
+    decision = await server.access.authorize(
         Request(
             action="play",
             app=app,
@@ -242,7 +246,7 @@ async def handle_flv(request: web.Request) -> web.StreamResponse:
     )
     if not decision.allowed:
         server.stats["auth_denials"] += 1
-        server.emit(
+        server.bus.emit(
             ServerEvent(
                 kind=EventKind.AUTH_DENIED,
                 session_id=session_id,
@@ -322,20 +326,13 @@ async def handle_flv(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _serve(service: HTTPService, viewer: FLVViewer, stream: LiveStream) -> None:
+async def _serve(service: HTTPService, viewer: FLVViewer, stream: Stream) -> None:
     """Attach the viewer's player, wait until it ends, detach it."""
     server = service.server
     if not stream.is_live:  # unpublished while the response headers were sent
         return
     viewer.transport.write(FLV_FILE_HEADER)
-    player = Player(
-        viewer,
-        0,
-        stream,
-        server.config.player,
-        asyncio.get_running_loop().time,
-        wire_format=FLV,
-    )
+    player = Player(viewer, stream, server.config.player, asyncio.get_running_loop().time, FLV)
     viewer.player = player
     service.viewers[viewer.id] = viewer
     logger.info(
@@ -346,14 +343,14 @@ async def _serve(service: HTTPService, viewer: FLVViewer, stream: LiveStream) ->
         stream.app,
         stream.name,
     )
-    stream.add_player(player)  # sends metadata, sequence headers and the GOP at once
-    server.emit(viewer.event(EventKind.PLAY, live=True, protocol=viewer.protocol))
+    stream.subscribe(player)  # sends metadata, configuration and the GOP at once
+    server.bus.emit(viewer.event(EventKind.PLAY, live=True, protocol=viewer.protocol))
     try:
         await viewer.done.wait()
     finally:
         # Runs on cancellation too (the client went away: aiohttp cancels the handler).
         player.closed = True
-        stream.remove_player(player)
+        stream.unsubscribe(player)
         server.registry.release(stream)
         service.viewers.pop(viewer.id, None)
         server.stats["bytes_out"] += player.bytes_sent
@@ -369,7 +366,7 @@ async def _serve(service: HTTPService, viewer: FLVViewer, stream: LiveStream) ->
             player.messages_dropped,
             f", {viewer.end_reason}" if viewer.end_reason else "",
         )
-        server.emit(
+        server.bus.emit(
             viewer.event(
                 EventKind.STOP,
                 bytes_sent=player.bytes_sent,

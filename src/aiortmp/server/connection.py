@@ -1,26 +1,29 @@
-"""The asyncio adapter of one server connection: bytes to the session, events to the server.
+"""The asyncio adapter of one RTMP connection: bytes to the session, events to the hub.
 
 Thin by design (websockets' ``asyncio/connection.py`` is the model): ``data_received`` feeds
 :class:`~aiortmp.protocol.session.ServerSession`, acts on the events it returns, writes what
-the session wants sent, then lets every stream it publishes fan out the batch.
+the session wants sent, then commits the read to every stream it publishes (the stream
+delivers the batch). Publishing NetStreams are sources
+(:class:`~aiortmp.sources.rtmp_publish.RTMPPublish`), playing ones are outputs
+(:class:`~aiortmp.outputs.rtmp_play.RTMPPlay`); access decisions go through the server's
+:class:`~aiortmp.server.access.AccessControl`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from aiortmp.errors import HandshakeError, RemoteProtocolError, StreamBusy
+from aiortmp.hub.bus import EventBus, EventKind, ServerEvent
+from aiortmp.hub.registry import Registry
+from aiortmp.outputs.rtmp_play import RTMPPlay
 from aiortmp.protocol.commands import NetStatusCode
-from aiortmp.protocol.errors import (
-    AMFEncodeError,
-    HandshakeError,
-    MessageError,
-    RemoteProtocolError,
-)
 from aiortmp.protocol.events import (
     CommandReceived,
     ConnectRequest,
@@ -37,15 +40,14 @@ from aiortmp.protocol.events import (
     StreamClosed,
 )
 from aiortmp.protocol.session import NetStreamState, ServerSession
+from aiortmp.sources.rtmp_publish import RTMPPublish
 
-from .player import Player, PlayerHost
-from .policy import ALLOW, Decision, EventKind, Request, ServerEvent
-from .stream import LiveStream
+from .access import ALLOW, AccessControl, Decision, Request
 
 if TYPE_CHECKING:
-    from .app import RTMPServer
+    from .config import ServerConfig
 
-__all__ = ["RTMPServerProtocol"]
+__all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id"]
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -53,21 +55,40 @@ _session_ids = itertools.count(1)
 
 
 def next_session_id() -> int:
-    """A new server-wide session id (RTMP connections and HTTP-FLV viewers share them)."""
+    """A new server-wide session id (RTMP connections, HTTP viewers and pulls share them)."""
     return next(_session_ids)
 
 
-class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
+class ConnectionHost(Protocol):
+    """What a connection needs of the server (the server provides exactly this)."""
+
+    config: ServerConfig
+    registry: Registry
+    bus: EventBus
+    access: AccessControl
+    stats: collections.Counter[str]
+
+    def register(self, conn: RTMPServerProtocol) -> str | None:
+        """Admit a new connection; a refusal reason, or None."""
+
+    def unregister(self, conn: RTMPServerProtocol) -> None:
+        """Forget a closed connection."""
+
+
+class RTMPServerProtocol(asyncio.Protocol):
     """One RTMP connection accepted by :class:`~aiortmp.server.app.RTMPServer`.
 
     Bad input from the peer (any :class:`RemoteProtocolError`) is logged in one line and
     closes this connection only; its published stream is stopped cleanly (players are told,
     recordings are closed).
+
+    Args:
+        server: what the connection needs of the server (:class:`ConnectionHost`).
     """
 
     transport: asyncio.Transport
 
-    def __init__(self, server: RTMPServer) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         config = server.config
         limits = config.limits
@@ -85,8 +106,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         self.remote = "?"
         self.remote_host = ""
         self.app = ""
-        self.publishing: dict[int, LiveStream] = {}
-        self.playing: dict[int, Player] = {}
+        self.publishing: dict[int, RTMPPublish] = {}
+        self.playing: dict[int, RTMPPlay] = {}
         self.closed = False
         self.connected = False
         self.last_rx = 0.0
@@ -160,16 +181,16 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             self.server.stats["protocol_errors"] += 1
             if isinstance(exc, HandshakeError):
                 self.server.stats["handshake_failures"] += 1
-                self.server.emit(self.event(EventKind.HANDSHAKE_FAILURE, reason=str(exc)))
-            self.server.emit(
+                self.server.bus.emit(self.event(EventKind.HANDSHAKE_FAILURE, reason=str(exc)))
+            self.server.bus.emit(
                 self.event(EventKind.PROTOCOL_ERROR, error=type(exc).__name__, message=str(exc))
             )
-            self._flush()
+            self.flush()
             self.close(abort=True)
             return
-        self._flush()
-        for stream in self.publishing.values():
-            stream.end_of_read()
+        self.flush()
+        for publish in self.publishing.values():
+            publish.stream.commit()
 
     def eof_received(self) -> bool | None:
         self.session.receive_eof()
@@ -183,12 +204,13 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         self._cleanup()
         self.server.unregister(self)
         if self.connected:
-            self.server.emit(self.event(EventKind.DISCONNECT))
+            self.server.bus.emit(self.event(EventKind.DISCONNECT))
         self.log(logging.DEBUG, "disconnected%s", f": {exc}" if exc else "")
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what the session wants sent."""
         data = self.session.data_to_send()
         if data and not self.closed:
             self.transport.write(data)
@@ -206,7 +228,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
 
     def _cleanup(self) -> None:
         for stream_id in list(self.publishing):
-            self._unpublish(stream_id)
+            self.unpublish(stream_id)
         for stream_id in list(self.playing):
             self._stop_playing(stream_id)
 
@@ -219,7 +241,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
                 self.server.config.limits.handshake_timeout_s,
             )
             self.server.stats["handshake_failures"] += 1
-            self.server.emit(self.event(EventKind.HANDSHAKE_FAILURE, reason="timeout"))
+            self.server.bus.emit(self.event(EventKind.HANDSHAKE_FAILURE, reason="timeout"))
             self.close(abort=True)
 
     # -- events ---------------------------------------------------------------------------
@@ -256,7 +278,8 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         Without policies the decision is immediate (no task per request). With policies the
         RTMP request stays pending in the session until the decision arrives.
         """
-        if not self.server.policies:
+        access = self.server.access
+        if not access:
             finish(ALLOW)
             return
 
@@ -264,11 +287,11 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             if self.closed or task.cancelled():
                 return
             finish(task.result())
-            self._flush()
-            for stream in self.publishing.values():
-                stream.end_of_read()
+            self.flush()
+            for publish in self.publishing.values():
+                publish.stream.commit()
 
-        task = self._loop.create_task(self.server.authorize(request))
+        task = self._loop.create_task(access.authorize(request))
         task.add_done_callback(done)
 
     def _denied(self, action: str, name: str, decision: Decision) -> None:
@@ -277,7 +300,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         name = decision.name or name
         self.log(logging.WARNING, "%s %s denied: %s", action, name or self.app, decision.reason)
         self.server.stats["auth_denials"] += 1
-        self.server.emit(
+        self.server.bus.emit(
             self.event(EventKind.AUTH_DENIED, name, action=action, reason=decision.reason)
         )
 
@@ -299,7 +322,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         if not request.app:
             self.session.reject_connect(request, "missing application name")
             self.log(logging.INFO, "connect rejected: no app name")
-            self._flush()
+            self.flush()
             self.close()
             return
         if self._timer is not None:
@@ -320,14 +343,14 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         if not decision.allowed:
             self._denied("connect", "", decision)
             self.session.reject_connect(request, decision.reason or "connection refused")
-            self._flush()
+            self.flush()
             self.close()
             return
         self.session.accept_connect(request)
         self.connected = True
         # The query string is cut: it may carry keys or tokens.
         self.log(logging.INFO, "connect tcUrl=%s", request.tc_url.partition("?")[0])
-        self.server.emit(self.event(EventKind.CONNECT, tc_url=request.tc_url))
+        self.server.bus.emit(self.event(EventKind.CONNECT, tc_url=request.tc_url))
 
     def _pending(self, request: PublishRequest | PlayRequest, state: NetStreamState) -> bool:
         """Whether ``request`` still waits for an answer.
@@ -363,26 +386,31 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             return
         name = decision.name or request.name
         label = f"{self.app}/{name}"
-        stream = self.server.registry.get_or_create(self.app, name)
+        registry = self.server.registry
+        stream = registry.get_or_create(self.app, name)
         if stream.is_live:
             session.reject_publish(request, f"{label} is already being published")
             self.log(logging.WARNING, "publish %s refused: already publishing", label)
+            registry.release(stream)
             return
         session.accept_publish(request)
-        self._flush()
-        self.publishing[request.stream_id] = stream
-        stream.start(self)
-        self.log(logging.INFO, "publish %s (%s) started", label, request.publish_type)
-        self.server.on_publish(stream, self)
-
-    def _unpublish(self, stream_id: int) -> None:
-        stream = self.publishing.pop(stream_id, None)
-        if stream is None:
+        self.flush()
+        publish = RTMPPublish(self, stream, request.stream_id)
+        try:
+            stream.attach(publish)
+        except StreamBusy:  # a source attached while policies were asked: cannot happen
+            session.reject_publish(request, f"{label} is already being published")
             return
-        stream.stop()
+        self.publishing[request.stream_id] = publish
+        self.log(logging.INFO, "publish %s (%s) started", label, request.publish_type)
+
+    def unpublish(self, stream_id: int) -> None:
+        """End the publish on NetStream ``stream_id`` (no-op if there is none)."""
+        publish = self.publishing.pop(stream_id, None)
+        if publish is None:
+            return
+        stream = publish.stream
         self.server.stats["bytes_in"] += stream.bytes_in
-        self.server.on_unpublish(stream, self)
-        self.server.registry.release(stream)
         self.log(
             logging.INFO,
             "publish %s/%s stopped (%d messages, %d bytes)",
@@ -391,6 +419,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             stream.messages_in,
             stream.bytes_in,
         )
+        stream.detach(publish)
 
     def _on_play(self, request: PlayRequest) -> None:
         if not self._pending(request, NetStreamState.PLAY_PENDING):
@@ -417,9 +446,9 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         name = decision.name or request.name
         stream = self.server.registry.get_or_create(self.app, name)
         self.session.accept_play(request)
-        self._flush()
-        player = Player(self, request.stream_id, stream, self.server.config.player, self._loop.time)
-        self.playing[request.stream_id] = player
+        self.flush()
+        play = RTMPPlay(self, request.stream_id, stream, self.server.config.player, self._loop.time)
+        self.playing[request.stream_id] = play
         live = stream.is_live
         self.log(
             logging.INFO,
@@ -428,16 +457,17 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
             name,
             "" if live else " (waiting for the publisher)",
         )
-        stream.add_player(player)
-        self.server.emit(self.event(EventKind.PLAY, name, live=live))
+        stream.subscribe(play.player)
+        self.server.bus.emit(self.event(EventKind.PLAY, name, live=live))
 
     def _stop_playing(self, stream_id: int, *, quiet: bool = False) -> None:
-        player = self.playing.pop(stream_id, None)
-        if player is None:
+        play = self.playing.pop(stream_id, None)
+        if play is None:
             return
+        player = play.player
         player.closed = True
         stream = player.stream
-        stream.remove_player(player)
+        stream.unsubscribe(player)
         self.server.stats["bytes_out"] += player.bytes_sent
         self.server.stats["messages_dropped"] += player.messages_dropped
         self.server.registry.release(stream)
@@ -450,7 +480,7 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
                 player.bytes_sent,
                 player.messages_dropped,
             )
-        self.server.emit(
+        self.server.bus.emit(
             self.event(
                 EventKind.STOP,
                 stream.name,
@@ -460,66 +490,47 @@ class RTMPServerProtocol(asyncio.Protocol, PlayerHost):
         )
 
     def _on_media(self, event: MediaReceived) -> None:
-        stream = self.publishing.get(event.stream_id)
-        if stream is not None:
-            stream.ingest(event.type_id, event.timestamp_ms, event.payload)
+        publish = self.publishing.get(event.stream_id)
+        if publish is not None:
+            publish.on_media(event)
 
     def _on_metadata(self, event: MetadataReceived) -> None:
-        stream = self.publishing.get(event.stream_id)
-        if stream is not None:
-            try:
-                stream.set_metadata(dict(event.metadata), event.timestamp_ms)
-            except AMFEncodeError as exc:
-                # Cyclic (AMF0 §2.9 references) metadata cannot be written for players.
-                raise MessageError(f"onMetaData cannot be relayed: {exc}") from exc
+        publish = self.publishing.get(event.stream_id)
+        if publish is not None:
+            publish.on_metadata(event)
 
     def _on_data(self, event: DataReceived) -> None:
-        stream = self.publishing.get(event.stream_id)
-        if stream is not None:
-            message = event.message
-            stream.ingest_data(message.type_id, message.timestamp_ms, message.payload)
+        publish = self.publishing.get(event.stream_id)
+        if publish is not None:
+            publish.on_data(event)
 
     def _on_stream_closed(self, event: StreamClosed) -> None:
-        self._unpublish(event.stream_id)
+        self.unpublish(event.stream_id)
         self._stop_playing(event.stream_id)
 
     def _on_receive_media(self, event: ReceiveMediaChanged) -> None:
-        player = self.playing.get(event.stream_id)
-        if player is not None:
-            player.set_receive(audio=event.audio, video=event.video)
+        play = self.playing.get(event.stream_id)
+        if play is not None:
+            play.player.set_receive(audio=event.audio, video=event.video)
 
     def _on_pause(self, event: PauseRequest) -> None:
-        player = self.playing.get(event.stream_id)
-        if player is not None:
-            player.set_paused(event.paused)
+        play = self.playing.get(event.stream_id)
+        if play is not None:
+            play.player.set_paused(event.paused)
 
-    # -- PlayerHost -----------------------------------------------------------------------
+    # -- for RTMPPlay ---------------------------------------------------------------------
 
-    def notify_publish(self, player: Player) -> None:
-        """StreamBegin + NetStream.Play.PublishNotify to a waiting player."""
-        if self.closed or not self.session.is_open:
-            return
-        self.session.notify_publish(player.message_stream_id, player.stream.name)
-        self._flush()
-
-    def notify_unpublish(self, player: Player) -> None:
-        """NetStream.Play.UnpublishNotify + StreamEOF; the player stays for a republish."""
-        # The peer may have sent EOF already (connection_lost not run yet).
-        if self.closed or not self.session.is_open:
-            return
-        self.session.notify_unpublish(player.message_stream_id, player.stream.name)
-        self._flush()
-
-    def drop_player(self, player: Player, reason: str) -> None:
-        """Disconnect a player that cannot keep up."""
+    def player_dropped(self, play: RTMPPlay, reason: str) -> None:
+        """A player of this connection cannot keep up: log, count, close the connection."""
+        stream = play.stream
         self.server.stats["players_dropped"] += 1
-        self.server.emit(self.event(EventKind.PLAYER_DROPPED, player.stream.name, reason=reason))
+        self.server.bus.emit(self.event(EventKind.PLAYER_DROPPED, stream.name, reason=reason))
         self.log(
             logging.WARNING,
             "slow player on %s/%s disconnected: %s",
-            player.stream.app,
-            player.stream.name,
+            stream.app,
+            stream.name,
             reason,
         )
-        # Removing the player from the stream while it iterates is safe (it iterates a copy).
+        # Detaching the player while the stream delivers is safe (it iterates a copy).
         self.close(abort=True)

@@ -372,7 +372,6 @@ def test_segment_header_is_pat_then_pmt() -> None:
     assert pmt == PMT(0, VIDEO_PID, [(0x1B, VIDEO_PID, b""), (0x0F, AUDIO_PID, b"")])
     assert mux.pcr_pid == VIDEO_PID
     assert [t.pid for t in mux.tracks] == [VIDEO_PID, AUDIO_PID]
-    assert mux.pids == {(VIDEO, 0): VIDEO_PID, (AUDIO, 0): AUDIO_PID}
     # Each call is a new pair of packets on the same PIDs: the counters advance.
     assert [p.cc for p in second] == [(p.cc + 1) & 0x0F for p in first]
     assert read_section(second[1]) == read_section(first[1])
@@ -603,18 +602,49 @@ def test_aac_frame_too_long_for_adts() -> None:
         mux.add(audio(21, _body(8185)))
 
 
-@given(data=st.binary(max_size=300), key=st.booleans())
-@settings(max_examples=200)
-def test_any_video_frame_muxes_or_raises_frame_error(data: bytes, key: bool) -> None:
-    mux = TSMuxer([AVC, TrackConfig(media=VIDEO, track_id=1, codec="hvc1", record=HEVC.record)])
-    frame = Frame(
-        media=VIDEO, track_id=0, codec="avc1", dts_ms=0, cts_ms=0, keyframe=key, data=data
-    )
-    try:
-        out = mux.add(frame)
-    except FrameError:
-        return
-    assert read_pes(read_packets(out))[0].payload.startswith(b"\x00\x00\x00\x01\x09\xf0")
+FUZZ_TRACKS = [
+    AVC,
+    HEVC,
+    AAC,
+    _config(AUDIO, ".mp3", b"", track_id=1),
+    _config(AUDIO, "ac-3", b"", track_id=2),
+    _config(AUDIO, "ec-3", b"", track_id=3),
+]
+
+
+@given(
+    config=st.sampled_from(FUZZ_TRACKS),
+    frames=st.lists(st.tuples(st.binary(max_size=300), st.booleans()), min_size=1, max_size=4),
+)
+@settings(max_examples=300)
+def test_any_frame_muxes_or_raises_frame_error(
+    config: TrackConfig, frames: list[tuple[bytes, bool]]
+) -> None:
+    # Peer data reaches add() as it came: the only exception allowed is FrameError.
+    mux = TSMuxer([c for c in FUZZ_TRACKS if c.media is AUDIO or c is config])
+    out = bytearray()
+    for index, (data, key) in enumerate(frames):
+        frame = Frame(
+            media=config.media,
+            track_id=config.track_id,
+            codec=config.codec,
+            dts_ms=index * 20,
+            cts_ms=0,
+            keyframe=key,
+            data=data,
+        )
+        try:
+            out += mux.add(frame)
+        except FrameError:
+            assert config.media is VIDEO or len(data) > 8184
+    out += mux.flush()
+    packets = read_packets(bytes(out))
+    check_continuity(packets)
+    for pes in read_pes(packets):
+        if pes.pid == VIDEO_PID:
+            assert pes.payload.startswith(
+                b"\x00\x00\x00\x01" + (b"\x46" if config is HEVC else b"\x09")
+            )
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -918,8 +948,22 @@ def test_update_track_changes_codec_and_adds_a_track() -> None:
     assert pmt.version == 1  # one bump for both changes, sent once
     assert pmt.streams == [(0x24, VIDEO_PID, b"\x05\x04HEVC"), (0x0F, AUDIO_PID, b"")]
     assert packets[-1].pid == VIDEO_PID
-    assert mux.pids[(AUDIO, 5)] == AUDIO_PID
+    assert [(t.config, t.pid) for t in mux.tracks] == [(HEVC, VIDEO_PID), (second, AUDIO_PID)]
     assert header[1].cc + 1 == packets[0].cc
+
+
+def test_update_track_keeps_held_audio() -> None:
+    mux = TSMuxer([AAC])
+    mux.segment_header()
+    mux.add(audio(0, b"\x21\x01"))
+    mono = _config(AUDIO, "mp4a", _bits("00010 0011 0001 000"))  # LC, 48 kHz, mono
+    mux.update_track(mono)
+    packets = read_packets(mux.add(audio(21, b"\x21\x02")) + mux.flush())
+    [pes] = read_pes(packets, AUDIO_PID)
+    frames = adts_frames(pes.payload)
+    assert [raw for _, raw in frames] == [b"\x21\x01", b"\x21\x02"]
+    assert [fields["channel_configuration"] for fields, _ in frames] == [2, 1]
+    assert pmts(packets) == []  # still AAC in ADTS: the PMT has not changed
 
 
 # --------------------------------------------------------------------------- with FFmpeg

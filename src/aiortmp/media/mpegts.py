@@ -1,4 +1,4 @@
-"""MPEG-2 transport stream muxer for HLS (ISO/IEC 13818-1; RFC 8216bis §3.3).
+"""MPEG-2 transport stream muxer for HLS (ISO/IEC 13818-1; RFC 8216 §3.2).
 
 :class:`TSMuxer` is sans-I/O: :class:`~aiortmp.media.samples.Frame` units in, 188-byte
 transport stream packets out. It writes one program (PAT, then a PMT on PID 0x1000) with
@@ -17,9 +17,11 @@ codec       stream_type   stream_id  elementary stream
 ==========  ============  =========  ==========================================================
 
 Other codecs (AV1, VP8/9, VVC, Opus, FLAC), AAC that ADTS cannot describe, and video tracks
-after the first are left out; :attr:`TSMuxer.excluded` says which and why.
+after the first are left out; :attr:`TSMuxer.excluded` says which and why. Note that Apple's
+HLS Authoring Specification (1.5) wants HEVC in fMP4 only: HEVC in TS is for other players.
 
-How an HLS segmenter uses it (every segment decodes on its own, RFC 8216bis §6.2.3):
+How an HLS segmenter uses it, so that every segment decodes on its own
+(EXT-X-INDEPENDENT-SEGMENTS, RFC 8216 §4.3.5.1):
 
 .. code-block:: python
 
@@ -36,20 +38,23 @@ Timing (ISO/IEC 13818-1 §2.4.2, §2.7.4): PTS/DTS are ``(t_ms + timestamp_offse
 modulo 2**33 (the offset keeps them positive when the composition offset is negative and
 leaves room for the PCR delay, as FFmpeg starts its TS output at 1.4 s); PCR =
 max(latest DTS seen - ``pcr_delay_ms``, last PCR), so it never runs backwards and stays
-behind every PTS/DTS that follows it. Every PES on the PCR PID (the video PID, else the
+behind the PTS/DTS that follow it as long as the tracks' interleaving skew plus the audio
+held for bundling stays under ``pcr_delay_ms``. Every PES on the PCR PID (the video PID, else the
 first audio PID) carries a PCR, as FFmpeg does in VBR mode; when that PID falls silent for
 ``pcr_interval_ms`` an adaptation-only packet carries one (§2.7.2: at most 0.1 s apart).
 
-Hot path: one :meth:`TSMuxer.add` per frame of a live stream. Headers and PSI sections are
-precomputed, a PES is joined once and cut into one ``bytearray`` with ``pack_into`` and
-slice assignment; no object is made per TS packet.
+Hot path: one :meth:`TSMuxer.add` per frame of a live stream. PSI sections, parameter sets
+and ADTS header bytes are precomputed per track; a PES is joined once, and the packetizer
+does its per-packet work in C (``struct`` cuts the payloads, ``join`` puts the headers
+between them, one strided assignment writes the continuity counters): about 0.3 us per
+packet, 0.1 % of a core for a 4 Mbit/s stream.
 """
 
 from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aiortmp.media.audio_config import (
@@ -75,6 +80,7 @@ __all__ = [
     "mpeg2_crc32",
 ]
 
+#: Bytes in a transport stream packet.
 TS_PACKET_SIZE = 188
 #: The PID of the (only) video stream.
 VIDEO_PID = 0x100
@@ -539,19 +545,16 @@ class TSMuxer:
         """The PID whose packets carry the PCR (0x1FFF when nothing is carried)."""
         return self._pcr_pid
 
-    @property
-    def pids(self) -> Mapping[tuple[MediaType, int], int]:
-        """The PID of each carried track, by ``(media, track_id)``."""
-        return {key: st.pid for key, st in self._streams.items()}
-
     # ------------------------------------------------------------------ tracks
 
     def update_track(self, config: TrackConfig) -> None:
         """Take a new configuration for a track (a new sequence header), or a new track.
 
         Video parameter sets and ADTS headers follow the new record from the next frame
-        on. When the PMT changes (codec, stream added or left out) its version_number is
-        incremented and the next output carries it (§2.4.4.8).
+        on; audio held for bundling stays held (its headers are written already), unless
+        the track is left out now: then it is dropped (call :meth:`flush` first to keep
+        it). A track keeps its PID. When the PMT changes (codec, stream added or left
+        out) its version_number is incremented and the next output carries it (§2.4.4.8).
 
         Args:
             config: the track's new configuration.
@@ -598,6 +601,9 @@ class TSMuxer:
             raise _Unsupported("the PMT is full (one TS packet)")
         if old is not None and old.pid == pid:
             st.cc = old.cc  # continuity goes on across a configuration change
+            st.pending, st.pending_size = old.pending, old.pending_size
+            st.pending_pts90, st.first_dts_ms = old.pending_pts90, old.first_dts_ms
+            st.expected_ms = old.expected_ms
             if old.kind == st.kind and not st.described and old.described:
                 st.stream_type, st.descriptors = old.stream_type, old.descriptors
                 st.duration_ms, st.described = old.duration_ms, True
@@ -678,7 +684,10 @@ class TSMuxer:
         return bytes(packet)
 
     def segment_header(self) -> bytes:
-        """The PAT and PMT that start every segment (RFC 8216bis §3.3.2, §6.2.3).
+        """The PAT and PMT that start every segment.
+
+        RFC 8216 §3.2: "The first two Transport Stream packets in a Segment without an
+        EXT-X-MAP tag SHOULD be a PAT and a PMT."
 
         Returns:
             Two TS packets.

@@ -15,7 +15,8 @@ Everything aiortmp raises on purpose is an :class:`RTMPError`::
     │       ├── LimitExceededError     a configured limit, checked before allocating
     │       └── MediaError             FLV / codec data
     │           ├── FLVError           FLV v10.1 Annex E
-    │           └── CodecHeaderError   tag headers, codec configuration records
+    │           ├── CodecHeaderError   tag headers, codec configuration records
+    │           └── FrameError         a coded frame a muxer cannot carry
     ├── ClientError                    the client could not do what was asked
     │   ├── RejectedError              the server said no (carries the NetStatus code)
     │   └── ClientTimeoutError         the server did not answer in time
@@ -38,6 +39,7 @@ __all__ = [
     "CommandError",
     "ConfigError",
     "FLVError",
+    "FrameError",
     "HandshakeError",
     "LimitExceededError",
     "LocalProtocolError",
@@ -115,6 +117,12 @@ class FLVError(MediaError):
 class CodecHeaderError(MediaError):
     """An audio/video tag header or codec configuration record is malformed
     (FLV spec v10.1 E.4.2/E.4.3, E-RTMP v2 ExVideoTagHeader/ExAudioTagHeader)."""
+
+
+class FrameError(MediaError):
+    """A coded frame cannot be muxed as its codec requires: NAL unit lengths that overrun
+    the access unit (ISO/IEC 14496-15 §5.3.2), an AAC access unit too long for an ADTS
+    header (ISO/IEC 13818-7 §6.2.1, 13-bit ``frame_length``)."""
 
 
 # -- client -----------------------------------------------------------------------------------

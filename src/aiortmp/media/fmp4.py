@@ -57,7 +57,7 @@ from aiortmp.media.errors import CodecHeaderError
 from aiortmp.media.samples import Frame, MediaType, TrackConfig
 from aiortmp.protocol.errors import LocalProtocolError
 
-__all__ = ["FMP4Fragment", "FMP4Muxer", "VIDEO_TIMESCALE_HZ", "styp"]
+__all__ = ["FMP4Fragment", "FMP4Muxer", "MOVIE_TIMESCALE_HZ", "VIDEO_TIMESCALE_HZ", "styp"]
 
 #: The timescale of every video track (the MPEG 90 kHz clock).
 VIDEO_TIMESCALE_HZ = 90_000

@@ -256,8 +256,18 @@ def test_clip_plays_in_debian_ffmpeg_and_ffmpeg9(
     counts = frame_counts(frames)
     ffmpeg9 = ffmpeg9_streams(file)
     for index, config in enumerate(configs):
-        assert ffmpeg9[index].packets is not None
-        assert len(ffmpeg9[index].packets or []) == counts[(config.media, config.track_id)]
+        stream = ffmpeg9[index]
+        if config.media is VIDEO:
+            assert stream.codec_id == _FFPROBE_NAMES[clip.video]
+            assert stream.dimensions == f"{WIDTH}x{HEIGHT}"
+        else:
+            assert stream.codec_id == clip.audio
+            assert stream.sample_rate == str(clip.sample_rate_hz)
+        packets = stream.packets or []
+        assert len(packets) == counts[(config.media, config.track_id)]
+        first = min(pts for pts, _ in packets)
+        end = max(pts + duration for pts, duration in packets)
+        assert (end - first) / stream.timebase == pytest.approx(SECONDS, abs=0.1)
 
 
 def test_vvc_plays_in_ffmpeg9(clip_paths: dict[str, Path], tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ TOC byte, FLAC from the frame header); publishers round their millisecond timest
 so audio decode time runs on the sample count and is resynchronised to the timestamp
 only when the two drift apart by more than a frame.
 
-Hot path: :meth:`FMP4Muxer.add` does a dict lookup, a little integer arithmetic and five
+Hot path: :meth:`FMP4Muxer.add` does a dict lookup, a little integer arithmetic and four
 list appends per frame (plus a header read for the audio codecs whose frame length
 varies); :meth:`FMP4Muxer.fragment` packs each ``trun`` with one ``array`` and joins the
 fragment once.
@@ -61,7 +61,7 @@ __all__ = ["FMP4Fragment", "FMP4Muxer", "MOVIE_TIMESCALE_HZ", "VIDEO_TIMESCALE_H
 
 #: The timescale of every video track (the MPEG 90 kHz clock).
 VIDEO_TIMESCALE_HZ = 90_000
-#: The movie timescale (``mvhd``, ``mehd``): milliseconds.
+#: The movie timescale (``mvhd``, ``mehd``), Hz: durations there are in milliseconds.
 MOVIE_TIMESCALE_HZ = 1000
 _OPUS_RATE_HZ = 48_000
 
@@ -311,7 +311,7 @@ def _ac3_samples(data: bytes) -> int | None:
 class _Track:
     """One track's sample entry inputs and its queue of samples not yet written.
 
-    The queue is five parallel lists; every sample but the last has a known duration
+    The queue is four parallel lists; every sample but the last has a known duration
     (the decode time of the next minus its own).
     """
 
@@ -351,7 +351,8 @@ class _Track:
         self.started = not self.is_video
         # Audio: the frame length in timescale units when fixed, else None.
         self.frame_ticks: int | None = None
-        self.info: object = None
+        # av01: the record; vp09/vp08: the vpcC box (until the first keyframe).
+        self.info = b""
         self.dts: list[int] = []
         self.cto: list[int] = []
         self.sync: list[bool] = []
@@ -511,7 +512,9 @@ def _ac3_entry(track: _Track, frame: bytes) -> None:
         # dec3 (ETSI TS 102 366 F.6): data_rate (kbit/s), num_ind_sub = 0, then for the
         # one independent substream fscod, bsid, reserved, asvc, bsmod, acmod, lfeon,
         # reserved, num_dep_sub = 0, reserved. bsmod sits deep in the E-AC-3 BSI and is
-        # only present with infomdate; 0 (complete main) is what decoders assume.
+        # only present with infomdate; 0 (complete main) is what decoders assume. A
+        # dependent substream (channels beyond 5.1) stays in the samples but is not
+        # announced: chan_loc would need its chanmap.
         data_rate = header.bit_rate_bps // 1000
         substream = (
             (fscod << 22) | (header.bsid << 17) | (header.acmod << 9) | (int(header.lfe) << 8)
@@ -642,7 +645,9 @@ class FMP4Muxer:
             _flac_entry(track, record)
         elif codec not in ("ac-3", "ec-3", ".mp3"):
             raise LocalProtocolError(f"no ISO BMFF sample entry for codec {codec!r}")
-        if not track.is_video:
+        if codec == "Opus":
+            track.default_duration = 960  # 20 ms, the usual Opus frame
+        elif not track.is_video:
             track.default_duration = track.frame_ticks or 1024
 
     # ------------------------------------------------------------------ properties
@@ -800,7 +805,6 @@ class FMP4Muxer:
             if size is None:
                 return False
             track.width, track.height = size
-            assert isinstance(track.info, bytes)
             track.sample_entry = _visual_sample_entry(
                 codec.encode(), track.width, track.height, track.info
             )
@@ -808,7 +812,6 @@ class FMP4Muxer:
         elif codec == "av01":
             for obu_type, payload in av1.iter_obus(frame.data):
                 if obu_type == av1.OBU_SEQUENCE_HEADER:
-                    assert isinstance(track.info, bytes)
                     _av1_entry(track, track.info, av1.parse_av1_sequence_header(payload))
                     break
             else:

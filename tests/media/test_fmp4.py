@@ -413,6 +413,22 @@ def test_fragments_tile_the_timeline(clip_paths: dict[str, Path]) -> None:
     assert len({cto for _, _, cto in video_samples}) > 1
 
 
+def test_av1_samples_drop_the_temporal_delimiter(clip_paths: dict[str, Path]) -> None:
+    configs, frames = load_flv(clip_paths["av1_aac"])
+    video = [f for f in frames if f.media is VIDEO]
+    assert all(f.data[:2] == b"\x12\x00" for f in video)  # FFmpeg starts each with one
+    muxed = mux_like_hls(configs, frames)
+    video_id = next(i + 1 for i, c in enumerate(configs) if c.media is VIDEO)
+    sizes = [
+        sample[1]
+        for fragment in muxed.fragments
+        for traf in read_fragment(fragment.data)[1]
+        if traf.track_id == video_id
+        for sample in traf.samples
+    ]
+    assert sizes == [len(f.data) - 2 for f in video]
+
+
 def test_segments_start_with_independent_parts(clip_paths: dict[str, Path]) -> None:
     configs, frames = load_flv(clip_paths["hevc_opus"])
     muxed = mux_like_hls(configs, frames)

@@ -85,6 +85,7 @@ _AUDIO_TRUN = _TRUN_DATA_OFFSET | _TRUN_DURATION | _TRUN_SIZE
 
 _U32 = struct.Struct(">I")
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+_AV1_TEMPORAL_DELIMITER = b"\x12\x00"  # obu_type 2, obu_has_size_field, size 0
 _LANGUAGE_UND = 0x55C4  # ISO-639-2/T "und", packed 5 bits per letter (§8.4.2.3)
 _SWAP = sys.byteorder == "little"
 # trun fields are 32-bit: the array type code whose items are 4 bytes ("I" everywhere
@@ -333,6 +334,7 @@ class _Track:
         "ready",
         "sample_entry",
         "started",
+        "strip_temporal_delimiter",
         "timescale",
         "width",
         "written_end",
@@ -349,6 +351,7 @@ class _Track:
         self.ready = False
         # A video track starts at its first keyframe; audio frames are all sync samples.
         self.started = not self.is_video
+        self.strip_temporal_delimiter = self.codec == "av01"
         # Audio: the frame length in timescale units when fixed, else None.
         self.frame_ticks: int | None = None
         # av01: the record; vp09/vp08: the vpcC box (until the first keyframe).
@@ -870,7 +873,12 @@ class FMP4Muxer:
         dts_list.append(dts)
         track.cto.append(frame.cts_ms * timescale // 1000)
         track.sync.append(frame.keyframe)
-        track.data.append(frame.data)
+        data = frame.data
+        if track.strip_temporal_delimiter and data[:2] == _AV1_TEMPORAL_DELIMITER and len(data) > 2:
+            # AV1-ISOBMFF §2.4: "OBUs of type OBU_TEMPORAL_DELIMITER ... SHOULD NOT be
+            # used" in samples; E-RTMP publishers (FFmpeg) start each frame with one.
+            data = data[2:]
+        track.data.append(data)
 
     # --------------------------------------------------------------------- fragments
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiortmp.media.bitreader import BitReader
 from aiortmp.media.errors import CodecHeaderError
@@ -57,6 +58,10 @@ class AV1SequenceHeader:
         frame_rate: ``time_scale / (num_units_in_display_tick *
             num_ticks_per_picture)`` in frames per second, or None when the header
             does not signal a constant picture interval.
+        color_primaries: ``color_primaries`` (2, CP_UNSPECIFIED, when not described).
+        transfer_characteristics: ``transfer_characteristics`` (2 when not described).
+        matrix_coefficients: ``matrix_coefficients`` (2 when not described).
+        color_range: ``color_range`` (True: full range).
     """
 
     seq_profile: int
@@ -76,6 +81,10 @@ class AV1SequenceHeader:
     subsampling_x: bool
     subsampling_y: bool
     frame_rate: float | None
+    color_primaries: int = 2
+    transfer_characteristics: int = 2
+    matrix_coefficients: int = 2
+    color_range: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -232,9 +241,7 @@ def parse_av1_sequence_header(payload: bytes | bytearray | memoryview) -> AV1Seq
     height_bits = reader.read_bits(4) + 1
     max_frame_width = reader.read_bits(width_bits) + 1
     max_frame_height = reader.read_bits(height_bits) + 1
-    bit_depth, mono_chrome, subsampling_x, subsampling_y = _parse_to_color_config(
-        reader, seq_profile, reduced
-    )
+    color = _parse_to_color_config(reader, seq_profile, reduced)
 
     frame_rate = None
     if num_units and time_scale and ticks_per_picture is not None:
@@ -254,22 +261,31 @@ def parse_av1_sequence_header(payload: bytes | bytearray | memoryview) -> AV1Seq
         time_scale_hz=time_scale,
         equal_picture_interval=equal_picture_interval,
         num_ticks_per_picture=ticks_per_picture,
-        bit_depth=bit_depth,
-        mono_chrome=mono_chrome,
-        subsampling_x=subsampling_x,
-        subsampling_y=subsampling_y,
+        bit_depth=color.bit_depth,
+        mono_chrome=color.mono_chrome,
+        subsampling_x=color.subsampling_x,
+        subsampling_y=color.subsampling_y,
         frame_rate=frame_rate,
+        color_primaries=color.color_primaries,
+        transfer_characteristics=color.transfer_characteristics,
+        matrix_coefficients=color.matrix_coefficients,
+        color_range=color.color_range,
     )
 
 
-def _parse_to_color_config(
-    reader: BitReader, seq_profile: int, reduced: bool
-) -> tuple[int, bool, bool, bool]:
-    """Skip the coding tool flags and parse ``color_config()`` (AV1 §5.5.1, §5.5.2).
+class _ColorConfig(NamedTuple):
+    bit_depth: int
+    mono_chrome: bool
+    subsampling_x: bool
+    subsampling_y: bool
+    color_primaries: int
+    transfer_characteristics: int
+    matrix_coefficients: int
+    color_range: bool
 
-    Returns:
-        (BitDepth, mono_chrome, subsampling_x, subsampling_y).
-    """
+
+def _parse_to_color_config(reader: BitReader, seq_profile: int, reduced: bool) -> _ColorConfig:
+    """Skip the coding tool flags and parse ``color_config()`` (AV1 §5.5.1, §5.5.2)."""
     frame_id_numbers_present = False if reduced else reader.read_flag()
     if frame_id_numbers_present:
         reader.skip_bits(4 + 3)  # delta_frame_id_length_minus_2, additional_..._minus_1
@@ -303,12 +319,15 @@ def _parse_to_color_config(
         color_primaries = reader.read_bits(8)
         transfer = reader.read_bits(8)
         matrix = reader.read_bits(8)
+    colors = (color_primaries, transfer, matrix)
     if mono_chrome:
-        return bit_depth, True, True, True
-    # CP_BT_709 (1), TC_SRGB (13), MC_IDENTITY (0): 4:4:4 RGB, no further fields.
+        color_range = reader.read_flag()
+        return _ColorConfig(bit_depth, True, True, True, *colors, color_range)
+    # CP_BT_709 (1), TC_SRGB (13), MC_IDENTITY (0): 4:4:4 RGB, no further fields
+    # ("color_range = 1").
     if color_primaries == 1 and transfer == 13 and matrix == 0:
-        return bit_depth, False, False, False
-    reader.skip_bits(1)  # color_range
+        return _ColorConfig(bit_depth, False, False, False, *colors, True)
+    color_range = reader.read_flag()
     if seq_profile == 0:
         subsampling_x = subsampling_y = True
     elif seq_profile == 1:
@@ -318,7 +337,7 @@ def _parse_to_color_config(
         subsampling_y = reader.read_flag() if subsampling_x else False
     else:
         subsampling_x, subsampling_y = True, False
-    return bit_depth, False, subsampling_x, subsampling_y
+    return _ColorConfig(bit_depth, False, subsampling_x, subsampling_y, *colors, color_range)
 
 
 def parse_av1_codec_configuration_record(

@@ -26,6 +26,7 @@ __all__ = [
     "ProtocolError",
     "RTMPError",
     "RemoteProtocolError",
+    "UnsafeValueError",
 ]
 
 
@@ -73,4 +74,12 @@ class LimitExceededError(RemoteProtocolError):
     """The peer exceeded a configured limit (message size, chunk streams, AMF depth, ...).
 
     Raised *before* allocating, so a hostile peer cannot make us hold the memory.
+    """
+
+
+class UnsafeValueError(RTMPError, ValueError):
+    """A value from the network (an app or stream name) may not be used where it was asked
+    for: it is outside the character set allowed there (an exec hook's argument).
+
+    Not a protocol violation: the name is valid RTMP, only this use of it is refused.
     """

@@ -69,7 +69,7 @@ _REMOTE_PATTERN = re.compile(r"[0-9A-Za-z.:\[\]%_]{1,80}")
 # carry its words (tc_url, reason, message) and are never substituted.
 _SERVER_STRING_DETAILS = frozenset({"path", "protocol"})
 # Details that look like placeholders but are client-controlled: a warning at start.
-_REFUSED_PLACEHOLDERS = frozenset({"tc_url", "reason", "message", "error", "query", "action"})
+_REFUSED_PLACEHOLDERS = frozenset({"tc_url", "reason", "message", "error", "query"})
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Answers worth another attempt; any other 4xx means the request itself is refused.
 _RETRYABLE_4XX = frozenset({408, 425, 429})

@@ -619,6 +619,8 @@ async def test_crafted_names_and_tc_url_cannot_add_arguments_to_exec_hooks(
     assert ["live", "cam"] in all_runs
     assert all(len(argv) in (2, 3) for argv in all_runs), all_runs
     assert not any("pwned" in arg or "rm" in arg for argv in all_runs for arg in argv)
+    # The configuration was warned about at start.
+    assert any("{tc_url}" in r.getMessage() and "never" in r.getMessage() for r in caplog.records)
     refused = [r.getMessage() for r in caplog.records if "not run" in r.getMessage()]
     assert len(refused) == 2, refused  # one line per refused event
     assert "x;rm -rf" in refused[0] and "{name}" in refused[0]

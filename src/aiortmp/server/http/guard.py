@@ -83,8 +83,7 @@ def mark(
         access: its flag.
     """
     resource = target.resource if isinstance(target, web.AbstractRoute) else target
-    if resource is None:  # pragma: no cover - only system routes have none
-        raise TypeError("a route without a resource cannot be marked")
+    assert resource is not None, "only aiohttp's own system routes have no resource"
     if ACCESS_KEY not in app:
         app[ACCESS_KEY] = {}
     app[ACCESS_KEY][resource] = access

@@ -21,6 +21,7 @@ Everything aiortmp raises on purpose is an :class:`RTMPError`::
     │   ├── RejectedError              the server said no (carries the NetStatus code)
     │   └── ClientTimeoutError         the server did not answer in time
     ├── ConfigError                    the configuration is invalid (names the key)
+    ├── UnsafeValueError               a network value refused where it would be used
     └── StreamBusy                     a stream already has a source
 
 A server closes only the session whose peer raised a :class:`RemoteProtocolError`.
@@ -50,6 +51,7 @@ __all__ = [
     "RejectedError",
     "RemoteProtocolError",
     "StreamBusy",
+    "UnsafeValueError",
 ]
 
 
@@ -156,6 +158,14 @@ class ClientTimeoutError(ClientError, TimeoutError):
 
 class ConfigError(RTMPError, ValueError):
     """The configuration file or a flag is invalid; the message says where and why."""
+
+
+class UnsafeValueError(RTMPError, ValueError):
+    """A value from the network (an app or stream name) may not be used where it was asked
+    for: it is outside the character set allowed there (an exec hook's argument).
+
+    Not a protocol violation: the name is valid RTMP, only this use of it is refused.
+    """
 
 
 class StreamBusy(RTMPError):

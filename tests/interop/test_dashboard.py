@@ -33,10 +33,13 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def wait_listed(api_url: str, timeout_s: float = 15.0) -> dict[str, object]:
+def wait_listed(
+    api_url: str, timeout_s: float = 15.0, headers: dict[str, str] | None = None
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     while True:
-        with urllib.request.urlopen(api_url, timeout=5) as response:
+        request = urllib.request.Request(api_url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=5) as response:
             streams = json.load(response)["streams"]
         ready = [s for s in streams if s["video"] and s["bitrate_in_bps"]]
         if ready:
@@ -116,3 +119,77 @@ def test_dashboard_lists_and_plays_the_stream(tmp_path: Path) -> None:
     if not DOCS_SCREENSHOT.exists() or os.environ.get("AIORTMP_UPDATE_SCREENSHOT"):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def test_dashboard_asks_for_the_token_and_sends_it(tmp_path: Path) -> None:
+    """With ``[http] api_token`` the page prompts for it, keeps it in sessionStorage, sends
+    it as a bearer token, and its buttons change state with JSON requests."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = debian_tool("chromium")
+    token = "dashboard-t0ken"
+    config = tmp_path / "aiortmp.toml"
+    config.write_text(f'[http]\napi_token = "{token}"\n')
+    with run_server(tmp_path, "--config", str(config), http=True) as server:
+        publisher = popen(ffmpeg_publish_args(server.url("live/cam"), duration_s=30))
+        try:
+            wait_listed(
+                server.http_url("/api/streams"), headers={"Authorization": f"Bearer {token}"}
+            )
+            with sync_playwright() as playwright:
+                context = playwright.chromium.launch_persistent_context(
+                    str(tmp_path / "profile"),
+                    executable_path=chromium,
+                    headless=True,
+                    args=CHROMIUM_FLAGS,
+                )
+                try:
+                    page = context.new_page()
+                    errors: list[str] = []
+                    page.on("pageerror", lambda exc: errors.append(str(exc)))
+                    page.on("dialog", lambda dialog: dialog.accept())
+                    page.goto(server.http_url("/"))
+                    form = page.locator("#token-form")
+                    form.wait_for(state="visible", timeout=10_000)
+                    assert page.locator('tr[data-stream="live/cam"]').count() == 0
+                    page.fill("#token", "wrong")
+                    page.click("#token-form button[type=submit]")
+                    page.wait_for_function(
+                        "document.getElementById('status').innerText === 'wrong API token'",
+                        timeout=5_000,
+                    )
+                    page.fill("#token", token)
+                    page.click("#token-form button[type=submit]")
+                    row = page.locator('tr[data-stream="live/cam"]')
+                    row.wait_for(timeout=10_000)
+                    assert form.is_hidden()
+                    assert page.evaluate("sessionStorage.getItem('aiortmp.token')") == token
+                    assert page.evaluate("localStorage.length") == 0
+                    # record_dir records from the start: stop, then start again (a JSON
+                    # POST from our own origin passes the cross-site checks).
+                    rec = row.locator("td").nth(8)
+                    rec.wait_for(timeout=5_000)
+                    page.wait_for_function(
+                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                        ".innerText.includes('REC')",
+                        timeout=5_000,
+                    )
+                    row.locator("button", has_text="Stop rec").click()
+                    page.wait_for_function(
+                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                        ".innerText === '–'",
+                        timeout=5_000,
+                    )
+                    page.locator('tr[data-stream="live/cam"] button', has_text="Record").click()
+                    page.wait_for_function(
+                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                        ".innerText.includes('REC')",
+                        timeout=5_000,
+                    )
+                    assert errors == []
+                finally:
+                    context.close()
+        finally:
+            publisher.kill()
+            publisher.wait()
+    assert len(list((tmp_path / "records" / "live").glob("cam-*.flv"))) == 2

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -20,6 +21,7 @@ import pytest
 from aiohttp import web
 
 import aiortmp.client as rtmp
+from aiortmp.errors import UnsafeValueError
 from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import (
@@ -487,28 +489,149 @@ def test_hooks_configuration_from_toml(tmp_path: Path) -> None:
             load_config(path)
 
 
-def test_expand_command_sanitizes_names_from_the_network() -> None:
-    event = ServerEvent(
+def record_done(app: str = "live", name: str = "cam", **details: object) -> ServerEvent:
+    return ServerEvent(
         kind=EventKind.RECORD_DONE,
         session_id=3,
         remote="1.2.3.4:5",
-        app="live",
-        name="../../etc/passwd -y",
-        details={"path": "/rec/live/x.flv", "bytes": 10, "flag": True},
+        app=app,
+        name=name,
+        details={"path": "/rec/live/x.flv", "bytes": 10, "flag": True, **details},
     )
+
+
+def test_expand_command_substitutes_validated_values_inside_one_argument() -> None:
     argv = expand_command(
-        ["x", "{app}/{name}.mp4", "{path}", "{session_id}", "{remote}", "{event}", "{bytes}"],
-        event,
+        [
+            "x",
+            "--out={app}/{name}.mp4",
+            "{path}",
+            "{session_id}",
+            "{remote}",
+            "{event}",
+            "{bytes}",
+            "{flag}",
+            "{unknown}",
+        ],
+        record_done(name="cam-1_b.v2"),
     )
     assert argv == [
         "x",
-        "live/_.._etc_passwd_-y.mp4",
+        "--out=live/cam-1_b.v2.mp4",
         "/rec/live/x.flv",
         "3",
         "1.2.3.4:5",
         "record_done",
         "10",
+        "{flag}",  # booleans are not substituted
+        "{unknown}",
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x;rm -rf",
+        "../../etc/passwd",
+        "..",
+        ".hidden",
+        "-y",
+        "--output=/etc/passwd",
+        "a b",
+        "a/b",
+        "x\n-y",
+        "$(id)",
+        "`id`",
+        "{app}",
+        "caf\u00e9",
+        "",
+        "a" * 129,
+    ],
+)
+def test_expand_command_refuses_names_that_are_not_plain(name: str) -> None:
+    with pytest.raises(UnsafeValueError, match=r"\{name\}"):
+        expand_command(["x", "rtmp://h/{app}/{name}"], record_done(name=name))
+    with pytest.raises(UnsafeValueError, match=r"\{app\}"):
+        expand_command(["x", "{app}"], record_done(app=name))
+    # A hook that does not use the name runs.
+    assert expand_command(["x", "{path}"], record_done(name=name)) == ["x", "/rec/live/x.flv"]
+
+
+def test_expand_command_never_substitutes_client_chosen_details() -> None:
+    event = ServerEvent(
+        kind=EventKind.CONNECT,
+        session_id=1,
+        remote="[::1]:5",
+        app="live",
+        details={"tc_url": "rtmp://h/live -y -i /etc/passwd", "reason": "a b"},
+    )
+    argv = expand_command(["x", "{tc_url}", "{reason}", "{remote}"], event)
+    assert argv == ["x", "{tc_url}", "{reason}", "[::1]:5"]
+    # One pass: a substituted value is not scanned again.
+    event = record_done(path="/rec/{name}/{app}.flv")
+    assert expand_command(["{path}"], event) == ["/rec/{name}/{app}.flv"]
+
+
+ARGV_SCRIPT = "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')"
+
+
+async def test_crafted_names_and_tc_url_cannot_add_arguments_to_exec_hooks(
+    make_server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "argv.jsonl"
+    on_publish = ExecHookConfig(
+        on="publish", command=[sys.executable, "-c", ARGV_SCRIPT, str(out), "{app}", "{name}"]
+    )
+    on_connect = ExecHookConfig(
+        on="connect",
+        command=[sys.executable, "-c", ARGV_SCRIPT, str(out), "{app}", "{tc_url}", "{remote}"],
+    )
+    server: RTMPServer = await make_server(hooks=HooksConfig(exec=[on_publish, on_connect]))
+    hostile_tc_url = "rtmp://127.0.0.1/live -y -f flv /tmp/pwned ; touch /tmp/pwned"
+
+    def runs() -> list[list[str]]:
+        lines = out.read_text().splitlines() if out.exists() else []
+        return [json.loads(line) for line in lines]
+
+    async def wait_runs(count: int) -> list[list[str]]:
+        deadline = time.monotonic() + 10
+        while len(runs()) < count:
+            assert time.monotonic() < deadline, runs()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # and no more
+        return runs()
+
+    with caplog.at_level("WARNING", logger="aiortmp.hooks"):
+        # The connect hook runs; the client's tcUrl is not substituted.
+        async with rtmp.connect(
+            url(server, "live"), timeout=5, properties={"tcUrl": hostile_tc_url}
+        ) as conn:
+            [connect_argv] = await wait_runs(1)
+            # A name with shell syntax is published, but its hook does not run.
+            await publish_some(conn, "x;rm -rf", frames=1)
+            await asyncio.sleep(0.5)
+        assert runs() == [connect_argv]
+        # An app that is not a plain name: the connect hook does not run either.
+        async with rtmp.connect(
+            url(server, "live"), timeout=5, properties={"app": "live -o /tmp/pwned"}
+        ):
+            await asyncio.sleep(0.5)
+        assert runs() == [connect_argv]
+        # A plain name: the publish hook runs with exactly its two arguments.
+        async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+            await publish_some(conn, "cam", frames=1)
+            all_runs = await wait_runs(3)
+    assert connect_argv[0] == "live" and connect_argv[1] == "{tc_url}"
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", connect_argv[2]) and len(connect_argv) == 3
+    assert ["live", "cam"] in all_runs
+    assert all(len(argv) in (2, 3) for argv in all_runs), all_runs
+    assert not any("pwned" in arg or "rm" in arg for argv in all_runs for arg in argv)
+    # The configuration was warned about at start.
+    assert any("{tc_url}" in r.getMessage() and "never" in r.getMessage() for r in caplog.records)
+    refused = [r.getMessage() for r in caplog.records if "not run" in r.getMessage()]
+    assert len(refused) == 2, refused  # one line per refused event
+    assert "x;rm -rf" in refused[0] and "{name}" in refused[0]
+    assert "{app}" in refused[1]
 
 
 async def test_reload_sends_new_events_to_the_new_webhooks(make_server, receiver: Receiver) -> None:

@@ -182,7 +182,7 @@ async def test_recording_is_started_and_stopped_through_the_api(
         assert view["recording"] is None
         async with client.delete(base) as response:
             assert response.status == 404
-        async with client.post(base) as response:
+        async with client.post(base, json={}) as response:
             assert response.status == 200
             second = (await response.json())["recording"]["path"]
         assert second != first
@@ -204,7 +204,9 @@ async def test_recording_without_record_dir_is_a_conflict(make_server, client) -
     server: RTMPServer = await make_server(http=HTTP)
     async with ffmpeg_publishing(server):
         await wait_stream_described(client, server)
-        async with client.post(http_url(server, "/api/streams/live/cam/record")) as response:
+        async with client.post(
+            http_url(server, "/api/streams/live/cam/record"), json={}
+        ) as response:
             assert response.status == 409
             assert "record_dir" in (await response.json())["error"]
 
@@ -491,7 +493,8 @@ async def test_api_token_is_required_when_configured(make_server, client) -> Non
     server: RTMPServer = await make_server(
         http=HTTPConfig(listen=["127.0.0.1:0"], api_token="s3cret")
     )
-    for path in ("/api/streams", "/api/sessions", "/control/get?room=a"):
+    # Loopback is no exemption once a token is set.
+    for path in ("/api/streams", "/api/sessions", "/control/get?room=a", "/metrics"):
         async with client.get(http_url(server, path)) as response:
             assert response.status == 401
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -503,8 +506,12 @@ async def test_api_token_is_required_when_configured(make_server, client) -> Non
         client, http_url(server, "/api/streams"), headers={"Authorization": "Bearer s3cret"}
     )
     assert body == {"streams": []}
-    # Metrics, the dashboard and its assets are not behind the token.
-    for path in ("/metrics", "/", "/static/app.js", "/static/vendor/mpegts.js"):
+    async with client.get(
+        http_url(server, "/metrics"), headers={"Authorization": "Bearer s3cret"}
+    ) as response:
+        assert response.status == 200
+    # The dashboard and its assets are public: the page asks for the token.
+    for path in ("/", "/static/app.js", "/static/vendor/mpegts.js"):
         async with client.get(http_url(server, path)) as response:
             assert response.status == 200, path
 
@@ -604,7 +611,9 @@ async def test_channel_keys_api_contract_and_livego_control(make_server, client)
         assert response.status == 404
     async with client.post(http_url(server, "/api/keys"), json=["x"]) as response:
         assert response.status == 400
-    async with client.post(http_url(server, "/api/keys"), data=b"{") as response:
+    async with client.post(
+        http_url(server, "/api/keys"), data=b"{", headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 400
 
 

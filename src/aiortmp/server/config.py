@@ -124,11 +124,23 @@ class TLSConfig(_Model):
 
 
 class HTTPConfig(_Model):
-    """The HTTP surface (API, metrics, HTTP-FLV, dashboard). An empty list disables it."""
+    """The HTTP surface (API, metrics, HTTP-FLV, dashboard). An empty list disables it.
+
+    Playback is public; the control routes (``/api``, ``/control``, ``/metrics``) answer
+    ``Authorization: Bearer <api_token>`` when a token is set, else trusted clients only
+    (docs/security.md, "The HTTP control surface").
+    """
 
     listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:8080"])
     api_token: str | None = Field(
-        None, description="bearer token required by /api and /control (None: open)"
+        None,
+        description="bearer token required by /api, /control and /metrics from everyone "
+        "(None: only trusted clients may use them)",
+    )
+    trust_loopback: bool = Field(
+        True,
+        description="without api_token, loopback clients are trusted (false: they count as "
+        "remote, and the control routes answer nobody)",
     )
     flv: bool = Field(True, description="serve HTTP-FLV and WebSocket-FLV at /{app}/{name}.flv")
     dashboard: bool = Field(True, description="serve the dashboard at /")

@@ -9,6 +9,10 @@ An aiohttp application on the server's own event loop, started as a component (s
     GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
     ...                                    (see :mod:`aiortmp.server.http.api`)
 
+Playback and the dashboard's files are public; ``/api``, ``/control`` and ``/metrics`` are
+control routes, closed by :func:`~aiortmp.server.http.guard.control_guard` to all but token
+holders (or, without a token, loopback clients).
+
 Event hooks (webhooks, exec hooks) are a separate component,
 :class:`~aiortmp.server.http.hooks.HookService`, so they run with ``--no-http`` too.
 """
@@ -26,7 +30,8 @@ from aiohttp import web
 from aiortmp.outputs.http_flv import FLVViewer, handle_flv
 
 from ..config import ServerConfig, parse_host_port
-from .api import auth_middleware, setup_api
+from .api import setup_api
+from .guard import Access, control_guard, mark
 from .hooks import HookService
 from .keys import SERVICE_KEY
 from .metrics import handle_metrics, make_registry
@@ -66,22 +71,25 @@ class HTTPService:
     def build_app(self) -> web.Application:
         """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
         config = self.server.config.http
-        app = web.Application(middlewares=[auth_middleware])
+        app = web.Application(middlewares=[control_guard])
         app[SERVICE_KEY] = self
         setup_api(app)
         if config.metrics:
             app.router.add_get("/metrics", handle_metrics)
         if config.dashboard:
             if (STATIC_DIR / "index.html").is_file():
-                app.router.add_get("/", _dashboard)
-                app.router.add_static("/static", STATIC_DIR)
+                # The page and its scripts hold no data; what they show comes from /api.
+                mark(app, app.router.add_get("/", _dashboard), Access.PUBLIC)
+                mark(app, app.router.add_static("/static", STATIC_DIR), Access.PUBLIC)
             else:  # an install without the package data
                 logger.warning("dashboard files missing from %s: / is not served", STATIC_DIR)
         if config.flv:
             # No HEAD: the FLV body is written to the transport directly.
-            app.router.add_get(
+            # Public like RTMP play: the apps' play rules decide (outputs/http_flv.py).
+            flv = app.router.add_get(
                 "/{app}/{name}.flv", functools.partial(handle_flv, self), allow_head=False
             )
+            mark(app, flv, Access.PUBLIC)
         return app
 
     @property

@@ -1,8 +1,9 @@
 """The JSON control API (``/api/...``) and the livego-compatible ``/control/...`` endpoints.
 
-Every answer is JSON. Errors are ``{"error": "..."}`` with a 4xx/5xx status. When
-``http.api_token`` is set, every request under ``/api/`` and ``/control/`` must carry
-``Authorization: Bearer <token>`` (401 otherwise).
+Every answer is JSON. Errors are ``{"error": "..."}`` with a 4xx/5xx status. Who may call
+these routes is decided before they run, by :func:`~aiortmp.server.http.guard.control_guard`:
+``Authorization: Bearer <http.api_token>`` when a token is set, else loopback clients only;
+never a request a browser marks as cross-site; changes by POST/PUT/DELETE with a JSON body.
 
 Streams:
     ``GET /api/streams``, ``GET /api/streams/{app}/{name}``: codecs, resolution, frame
@@ -25,12 +26,11 @@ Server:
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiohttp import web
@@ -48,15 +48,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ChannelKeys",
     "RelayControl",
-    "auth_middleware",
     "session_views",
     "setup_api",
     "stream_view",
 ]
 
 logger = logging.getLogger("aiortmp.http")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ChannelKeys(Protocol):
@@ -149,28 +146,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
             text=_dumps({"error": "body must be a JSON object"}), content_type="application/json"
         )
     return data
-
-
-# -- authentication -----------------------------------------------------------------------
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require ``Authorization: Bearer <http.api_token>`` under ``/api/`` and ``/control/``."""
-    path = request.path
-    if path.startswith(("/api/", "/control/")):
-        token = _service(request).server.config.http.api_token
-        if token:
-            given = request.headers.get("Authorization", "")
-            scheme, _, value = given.partition(" ")
-            # Constant-time comparison: the token is a secret.
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), token.encode()
-            ):
-                response = _error(401, "missing or wrong bearer token")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="aiortmp"'
-                return response
-    return await handler(request)
 
 
 # -- views --------------------------------------------------------------------------------
@@ -573,7 +548,7 @@ async def remove_relay(request: web.Request) -> web.Response:
 
 
 def setup_api(app: web.Application) -> None:
-    """Add the ``/api`` and ``/control`` routes to ``app``."""
+    """Add the ``/api`` and ``/control`` routes to ``app`` (all ``Access.CONTROL``)."""
     r = app.router
     r.add_get("/api/server", get_server)
     r.add_get("/api/streams", list_streams)
@@ -586,6 +561,8 @@ def setup_api(app: web.Application) -> None:
     r.add_get("/api/keys", list_keys)
     r.add_post("/api/keys", create_key)
     r.add_delete("/api/keys/{room}", revoke_key)
+    # livego changes state on GET: safe only because the guard refuses every control request
+    # a browser marks as cross-site (an <img src=".../control/reset"> on another page).
     r.add_get("/control/get", control_get)
     r.add_get("/control/reset", control_reset)
     r.add_get("/control/delete", control_delete)

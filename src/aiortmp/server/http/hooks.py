@@ -13,10 +13,11 @@ it only enqueues or schedules and returns:
 - **Exec hooks** (``[[hooks.exec]]``): ``on = "publish"`` runs the command while the stream
   is live, restarted with backoff if it exits, and stopped (SIGTERM to its process group,
   SIGKILL after ``stop_timeout_s``) on unpublish. Other events run the command once, killed
-  after ``timeout_s``. Placeholders ``{app}``, ``{name}``, ``{session_id}``, ``{remote}``,
-  ``{event}`` and the event's details (``{path}``, ``{bytes}`` for record_done) are
-  substituted; ``{app}`` and ``{name}`` come from the network, so characters other than
-  ``A-Z a-z 0-9 . _ -`` are replaced by ``_`` (no path traversal, no option injection).
+  after ``timeout_s``. Commands run without a shell; each placeholder expands inside the
+  one argument that holds it (see :func:`expand_command`): ``{app}`` and ``{name}`` only if
+  they are plain names (:data:`NAME_PATTERN`), else the hook does not run for that event;
+  values the client chose freely (``{tc_url}``, reasons, error messages) are never
+  substituted.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 import aiortmp
+from aiortmp.errors import UnsafeValueError
 from aiortmp.hub.bus import EventKind, ServerEvent
 
 from ..config import ExecHookConfig, ServerConfig, WebhookConfig
@@ -45,11 +47,30 @@ from ..config import ExecHookConfig, ServerConfig, WebhookConfig
 if TYPE_CHECKING:
     from ..app import RTMPServer
 
-__all__ = ["ExecHooks", "HookService", "WebhookSender", "event_payload", "expand_command"]
+__all__ = [
+    "NAME_PATTERN",
+    "ExecHooks",
+    "HookService",
+    "WebhookSender",
+    "event_payload",
+    "expand_command",
+]
 
 logger = logging.getLogger("aiortmp.hooks")
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: What ``{app}`` and ``{name}`` must be to reach an exec hook: letters, digits, ``_ . -``,
+#: 1 to 128 of them, not starting with ``-`` (an option) or ``.`` (``..``, a hidden file).
+#: Nothing a program could read as an option, a path step or shell syntax.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# {remote} is the socket's peer address (never a header): "1.2.3.4:5", "[::1]:5".
+_REMOTE_PATTERN = re.compile(r"[0-9A-Za-z.:\[\]%_]{1,80}")
+# String details the server makes itself (the recording path is built from record_dir and
+# sanitized names); integer details are counters. Other strings come from the client or
+# carry its words (tc_url, reason, message) and are never substituted.
+_SERVER_STRING_DETAILS = frozenset({"path", "protocol"})
+# Details that look like placeholders but are client-controlled: a warning at start.
+_REFUSED_PLACEHOLDERS = frozenset({"tc_url", "reason", "message", "error", "query"})
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Answers worth another attempt; any other 4xx means the request itself is refused.
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 # A supervised command that ran this long before exiting restarts with the initial delay.
@@ -92,37 +113,71 @@ def event_payload(event: ServerEvent, seq: int, now_s: float) -> dict[str, Any]:
     }
 
 
-def _safe(value: str) -> str:
-    return _UNSAFE.sub("_", value).lstrip(".-") or "_"
+def _checked(placeholder: str, value: str, pattern: re.Pattern[str]) -> str:
+    if pattern.fullmatch(value) is None:
+        raise UnsafeValueError(f"{{{placeholder}}} {value[:64]!r} is not a plain name")
+    return value
 
 
 def expand_command(command: Sequence[str], event: ServerEvent) -> list[str]:
-    """Substitute the event's placeholders in every argument of ``command``.
+    """Substitute the event's placeholders in the arguments of ``command``.
+
+    One pass per argument: a substituted value is never scanned again, and it stays inside
+    the argument that held the placeholder (the command runs without a shell).
+
+    - ``{app}``, ``{name}``: must match :data:`NAME_PATTERN`;
+    - ``{session_id}``, ``{event}``, ``{remote}`` (the socket's peer address): server-made;
+    - details: integers (``{bytes}``...) and ``{path}``, ``{protocol}``. Other details
+      (``{tc_url}``, ``{reason}``...) are chosen by the client: never substituted.
+
+    Unknown placeholders are left as they are.
 
     Args:
         command: the configured argv.
         event: the event that triggers it.
 
     Returns:
-        The argv to execute; unknown ``{...}`` are left as they are.
+        The argv to execute.
+
+    Raises:
+        UnsafeValueError: the command uses ``{app}``, ``{name}`` or ``{remote}`` and the
+            event's value is not a plain name or address: the hook must not run.
     """
-    values = {
-        "{app}": _safe(event.app),
-        "{name}": _safe(event.name),
-        "{session_id}": str(event.session_id),
-        "{remote}": event.remote,
-        "{event}": str(event.kind),
+    values: dict[str, str | Callable[[], str]] = {
+        "app": lambda: _checked("app", event.app, NAME_PATTERN),
+        "name": lambda: _checked("name", event.name, NAME_PATTERN),
+        "remote": lambda: _checked("remote", event.remote, _REMOTE_PATTERN),
+        "session_id": str(event.session_id),
+        "event": str(event.kind),
     }
     for key, value in event.details.items():
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            values.setdefault("{" + str(key) + "}", str(value))
-    out = []
-    for arg in command:
-        if "{" in arg:
-            for key, value in values.items():
-                arg = arg.replace(key, value)
-        out.append(arg)
-    return out
+        if key in values:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            values[key] = str(value)
+        elif key in _SERVER_STRING_DETAILS and isinstance(value, str):
+            values[key] = value
+
+    def substitute(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        if value is None:
+            return match.group(0)
+        return value if isinstance(value, str) else value()
+
+    return [_PLACEHOLDER.sub(substitute, arg) if "{" in arg else arg for arg in command]
+
+
+def _warn_refused_placeholders(hooks: Sequence[ExecHookConfig]) -> None:
+    for hook in hooks:
+        for arg in hook.command:
+            for match in _PLACEHOLDER.finditer(arg):
+                if match.group(1) in _REFUSED_PLACEHOLDERS:
+                    logger.warning(
+                        "exec hook %s: %s is chosen by the client and is never substituted "
+                        "(left as is)",
+                        hook.command[0],
+                        match.group(0),
+                    )
 
 
 class WebhookSender:
@@ -276,6 +331,7 @@ class ExecHooks:
     def __init__(self, server: RTMPServer) -> None:
         self.server = server
         self.hooks: list[ExecHookConfig] = list(server.config.hooks.exec)
+        _warn_refused_placeholders(self.hooks)
         #: (hook index, app, name) → the supervisor task of a publish hook
         self.supervisors: dict[tuple[int, str, str], asyncio.Task[None]] = {}
         self._oneshots: set[asyncio.Task[None]] = set()
@@ -290,7 +346,18 @@ class ExecHooks:
         for index, hook in enumerate(self.hooks):
             if hook.on is not event.kind or not _matches(hook, event):
                 continue
-            argv = expand_command(hook.command, event)
+            try:
+                argv = expand_command(hook.command, event)
+            except UnsafeValueError as exc:
+                logger.warning(
+                    "%s/%s: exec hook %s not run on %s: %s",
+                    _printable(event.app),
+                    _printable(event.name),
+                    hook.command[0],
+                    event.kind,
+                    exc,
+                )
+                continue
             loop = asyncio.get_running_loop()
             if hook.on is EventKind.PUBLISH:
                 key = (index, event.app, event.name)
@@ -405,6 +472,11 @@ class ExecHooks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _printable(value: str) -> str:
+    # A name from the network in a log line: no control characters, bounded.
+    return value[:64].encode("unicode_escape").decode("ascii")
+
+
 def _matches(hook: ExecHookConfig, event: ServerEvent) -> bool:
     if hook.app is not None and hook.app != event.app:
         return False
@@ -463,6 +535,7 @@ class HookService:
         old = self.webhooks
         self._start_webhooks(config)
         self.exec.hooks = list(config.hooks.exec)
+        _warn_refused_placeholders(self.exec.hooks)
         loop = asyncio.get_running_loop()
         for sender in old:
             task = loop.create_task(sender.close(30.0))

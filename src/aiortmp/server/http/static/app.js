@@ -1,6 +1,8 @@
 // aiortmp dashboard: polls the JSON API once a second and previews a stream with mpegts.js
 // over HTTP-FLV. No build step; names that come from the network are only ever set with
-// textContent.
+// textContent. The API answers loopback clients, or anyone with the server's api_token:
+// when it asks for one (401), the page prompts for it, keeps it for this tab only
+// (sessionStorage) and sends it as a bearer token.
 "use strict";
 
 const TOKEN_KEY = "aiortmp.token";
@@ -12,7 +14,8 @@ const CODECS = {
 };
 
 const state = {
-  token: localStorage.getItem(TOKEN_KEY) || "",
+  token: sessionStorage.getItem(TOKEN_KEY) || "",
+  tokenRejected: false,
   recordingEnabled: false,
   previewKey: null,
   player: null,
@@ -29,11 +32,25 @@ function el(tag, text, cls) {
 
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
-  if (state.token) headers.Authorization = "Bearer " + state.token;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const sent = state.token;
+  if (sent) headers.Authorization = "Bearer " + sent;
+  const init = Object.assign({ cache: "no-store" }, options, { headers });
+  if (init.method === "POST" || init.method === "PUT") {
+    // The server takes changes only as JSON (a type no other site's form can send).
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.json || {});
+  }
+  const response = await fetch(path, init);
   if (response.status === 401) {
-    $("token-form").hidden = false;
-    throw new Error("the API needs a token");
+    // Only the answer to the token in use rejects it: a poll still in flight when a new
+    // token was entered must not clear that one.
+    if (sent && sent === state.token) {
+      state.token = "";
+      state.tokenRejected = true;
+      sessionStorage.removeItem(TOKEN_KEY);
+    }
+    if (!state.token) $("token-form").hidden = false;
+    throw new Error(state.tokenRejected ? "wrong API token" : "the API needs a token");
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || response.status + " " + response.statusText);
@@ -235,7 +252,8 @@ function startPreview(app, name) {
 $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   state.token = $("token").value.trim();
-  localStorage.setItem(TOKEN_KEY, state.token);
+  state.tokenRejected = false;
+  sessionStorage.setItem(TOKEN_KEY, state.token);
   $("token-form").hidden = true;
   refresh();
 });

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiortmp.server.http.flv import FLV_FILE_HEADER
+from aiortmp.outputs.http_flv import FLV_FILE_HEADER
 
 import aiortmp.client as rtmp
 from aiortmp.server.app import RTMPServer
@@ -90,7 +90,7 @@ async def test_without_token_a_remote_client_is_refused_everything_and_sees_no_n
     assert server.channel_keys is not None
     key = server.channel_keys.create(ROOM)
     conn = await publish(server)
-    publisher_id = server.registry.get("live", SECRET_NAME).publisher.id
+    publisher_id = server.registry.get("live", SECRET_NAME).source.session_id
     requests = control_requests(server, publisher_id)
     paths = {path.partition("?")[0] for _, path in requests}
     # The routes the issue names are all among them.
@@ -101,7 +101,7 @@ async def test_without_token_a_remote_client_is_refused_everything_and_sees_no_n
         assert status == 403, (method, path, status, body)
         assert SECRET_NAME.encode() not in body and key.encode() not in body, (method, path)
     # Nothing changed: the publisher is still live, the room keeps its key, no relay.
-    assert server.registry.get("live", SECRET_NAME).publisher.id == publisher_id
+    assert server.registry.get("live", SECRET_NAME).source.session_id == publisher_id
     assert server.channel_keys.list() == {ROOM: key}
     assert server.relay is not None and server.relay.status() == []
     # Playback stays public, and the dashboard page holds no names.

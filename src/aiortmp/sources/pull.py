@@ -163,42 +163,60 @@ class Puller:
             self.task.cancel()
 
     async def _run(self) -> None:
+        try:
+            while await self._pull_from(self.upstream):
+                # The stream moved (another origin, another worker) or is gone.
+                upstream = self.service.locate(self.app, self.name)
+                if upstream is None:
+                    logger.info("pull %s/%s: no upstream has it any more", *self.key)
+                    break
+                self.upstream = upstream
+                self.url = upstream.url
+                self.remote = parse_url(upstream.url).tc_url
+        finally:
+            self.state = RelayState.STOPPED
+            self._end_stream()
+            self.service.finished(self)
+
+    async def _pull_from(self, upstream: Upstream) -> bool:
+        """Play ``upstream`` and reconnect with backoff while the locators still point
+        there. Returns True if the locators now point elsewhere (or nowhere), False if
+        the pull is over (a local publisher took the name)."""
+
         def failed(exc: Exception, delay_s: float) -> None:
             self.state = RelayState.RETRYING
             self.last_error = error_text(exc)
 
         connections = reconnecting(
-            self.url,
+            upstream.url,
             timeout=self.timeout_s,
             backoff=self.backoff,
             retry_rejected=True,
             on_error=failed,
         )
-        try:
-            async with contextlib.aclosing(connections):
-                async for conn in connections:
-                    self.state = RelayState.CONNECTING
-                    try:
-                        player = await conn.play(
-                            parse_url(self.url).stream,
-                            stop_on_unpublish=False,
-                            parse_headers=False,
-                        )
-                        if await self._pull(player):
-                            break  # a local publisher has the name
-                    except (ClientError, OSError, RTMPError, TimeoutError) as exc:
-                        self.last_error = error_text(exc)
-                        logger.warning(
-                            "pull %s -> %s/%s: %s", self.url, self.app, self.name, self.last_error
-                        )
-                    finally:
-                        self.connected_since = None
-                        self._end_stream()
-                    self.state = RelayState.RETRYING
-        finally:
-            self.state = RelayState.STOPPED
-            self._end_stream()
-            self.service.finished(self)
+        async with contextlib.aclosing(connections):
+            async for conn in connections:
+                self.state = RelayState.CONNECTING
+                try:
+                    player = await conn.play(
+                        parse_url(upstream.url).stream,
+                        stop_on_unpublish=False,
+                        parse_headers=False,
+                    )
+                    if await self._pull(player):
+                        return False  # a local publisher has the name
+                except (ClientError, OSError, RTMPError, TimeoutError) as exc:
+                    self.last_error = error_text(exc)
+                    logger.warning(
+                        "pull %s -> %s/%s: %s", upstream.url, self.app, self.name, self.last_error
+                    )
+                finally:
+                    self.connected_since = None
+                    self._end_stream()
+                self.state = RelayState.RETRYING
+                if self.service.locate(self.app, self.name) != upstream:
+                    return True
+        return False
 
     async def _pull(self, player: Player) -> bool:
         """Feed the local stream from ``player``; True if a local publisher has it."""
@@ -374,6 +392,17 @@ class PullService:
             if upstream is not None:
                 return upstream
         return None
+
+    def started_elsewhere(self, app: str, name: str) -> None:
+        """A stream went live on another node or worker (a locator learnt it): players
+        waiting for it here start pulling it now.
+
+        Args:
+            app / name: the stream.
+        """
+        stream = self.registry.get(app, name)
+        if stream is not None and not stream.is_live and stream.player_count:
+            self._start(app, name)
 
     def finished(self, puller: Puller) -> None:
         """Forget ``puller`` (it stopped or yielded)."""

@@ -7,7 +7,7 @@ import pytest
 from aiortmp.protocol import amf0
 from aiortmp.protocol.commands import Command, NetStatusCode, encode_command, encode_data
 from aiortmp.protocol.control import StreamBegin, StreamEOF
-from aiortmp.protocol.errors import CommandError, LocalProtocolError
+from aiortmp.protocol.errors import CommandError, LimitExceededError, LocalProtocolError
 from aiortmp.protocol.events import (
     CommandResult,
     ConnectRequest,
@@ -24,6 +24,7 @@ from aiortmp.protocol.events import (
 from aiortmp.protocol.messages import MessageType
 from aiortmp.protocol.session import (
     ENHANCED_RTMP_KEYS,
+    MAX_DEFERRED_COMMANDS,
     STREAM_TRANSITIONS,
     CapsExMask,
     ClientSession,
@@ -34,6 +35,7 @@ from aiortmp.protocol.session import (
     _In,
 )
 
+from .pair import drain as _drain_all
 from .pair import handshaken_pair, roundtrip
 
 
@@ -376,3 +378,46 @@ def test_shared_object_messages_are_ignored_cleanly(type_id: int) -> None:
     _, sevents = roundtrip(client, server)
     # Nothing surfaces for the shared object; the session carries on with media.
     assert [type(e).__name__ for e in sevents] == ["MediaReceived"]
+
+
+def test_commands_pipelined_behind_a_pending_connect_are_answered_in_order() -> None:
+    """FFmpeg and OBS send connect, releaseStream, FCPublish, createStream and publish
+    without waiting; the owner may still be deciding connect (an HTTP auth callback)."""
+    client, server = handshaken_pair()
+    connect_tid = client.connect("live", "rtmp://h/live")
+    client.release_stream("cam")
+    stream_tid = client.create_stream()
+    client.publish(1, "cam")
+    _, sevents = roundtrip(client, server)
+    # Nothing but the connect request yet: the rest waits for the decision.
+    (request,) = [e for e in sevents if not isinstance(e, ControlReceived)]
+    assert isinstance(request, ConnectRequest)
+    assert server.state is NetConnectionState.CONNECT_PENDING
+    server.accept_connect(request)
+    (publish,) = [e for e in _drain_all(server) if isinstance(e, PublishRequest)]
+    assert publish.stream_id == 1 and publish.name == "cam"
+    cevents, _ = roundtrip(client, server)
+    results = [e.transaction_id for e in cevents if isinstance(e, CommandResult)]
+    assert results[0] == connect_tid and stream_tid in results
+
+
+def test_pipelined_commands_are_dropped_with_a_rejected_connect() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")
+    client.create_stream()
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if not isinstance(e, ControlReceived)]
+    assert isinstance(request, ConnectRequest)
+    server.reject_connect(request, "no")
+    assert _drain_all(server) == []
+    cevents, _ = roundtrip(client, server)
+    assert [e.success for e in cevents if isinstance(e, CommandResult)] == [False]
+
+
+def test_too_many_commands_behind_a_pending_connect() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")
+    for _ in range(MAX_DEFERRED_COMMANDS + 1):
+        client.create_stream()
+    with pytest.raises(LimitExceededError):
+        roundtrip(client, server)

@@ -44,7 +44,7 @@ from .control import (
     StreamEOF,
     WindowAcknowledgementSize,
 )
-from .errors import CommandError, LocalProtocolError
+from .errors import CommandError, LimitExceededError, LocalProtocolError
 from .events import (
     CommandReceived,
     CommandResult,
@@ -125,6 +125,10 @@ CLIENT_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
     "audioFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
     "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
 }
+
+
+#: Commands a client may pipeline behind a connect that is still being decided.
+MAX_DEFERRED_COMMANDS = 64
 
 
 class NetConnectionState(enum.Enum):
@@ -342,6 +346,7 @@ class ServerSession(_SessionBase):
         self._next_stream_id = 1
         self.app = ""
         self.connect_properties: Mapping[str, Any] = {}
+        self._deferred: list[Command] = []  # commands pipelined behind a pending connect
         self._handlers: dict[str, Callable[[Command], None]] = {
             "connect": self._on_connect,
             "createStream": self._on_create_stream,
@@ -400,7 +405,15 @@ class ServerSession(_SessionBase):
         if self.state is NetConnectionState.AWAIT_CONNECT and name != "connect":
             raise CommandError(f"{name!r} before connect")
         if self.state is NetConnectionState.CONNECT_PENDING:
-            raise CommandError(f"{name!r} while connect is pending")
+            # Clients pipeline connect, createStream and publish in one write; the owner
+            # may still be deciding connect (an HTTP auth callback). Answer them in order
+            # once connect is accepted.
+            if len(self._deferred) >= MAX_DEFERRED_COMMANDS:
+                raise LimitExceededError(
+                    f"more than {MAX_DEFERRED_COMMANDS} commands while connect is pending"
+                )
+            self._deferred.append(command)
+            return
         if self.state is NetConnectionState.CONNECTED and name == "connect":
             raise CommandError("second connect on one NetConnection")
         handler = self._handlers.get(name)
@@ -509,6 +522,9 @@ class ServerSession(_SessionBase):
         self.send_command("_result", request.transaction_id, props, status)
         self.object_encoding = 3.0 if request.object_encoding == 3 else 0.0
         self.state = NetConnectionState.CONNECTED
+        deferred, self._deferred = self._deferred, []
+        for command in deferred:
+            self._handle_command(command)
 
     def reject_connect(self, request: ConnectRequest, description: str) -> None:
         """Reject ``connect`` with ``_error`` NetConnection.Connect.Rejected; then close.
@@ -525,6 +541,7 @@ class ServerSession(_SessionBase):
             status_object(NetStatusCode.CONNECT_REJECTED, description),
         )
         self.state = NetConnectionState.CLOSED
+        self._deferred.clear()
 
     def _on_simple_result(self, command: Command) -> None:
         if command.transaction_id:

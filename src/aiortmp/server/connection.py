@@ -170,9 +170,14 @@ class RTMPServerProtocol(asyncio.Protocol):
         if self.closed:
             return
         self.last_rx = self._loop.time()
+        self._run(self.session.receive_data, data)
+
+    def _run(self, step: Callable[[Any], None], argument: Any) -> None:
+        """``step(argument)`` on the session, then act on every event it produced; a
+        :class:`RemoteProtocolError` closes the connection with one log line."""
         session = self.session
         try:
-            session.receive_data(data)
+            step(argument)
             handlers = self._handlers
             while (event := session.next_event()) is not None:
                 handlers[type(event)](event)
@@ -286,10 +291,9 @@ class RTMPServerProtocol(asyncio.Protocol):
         def done(task: asyncio.Task[Decision]) -> None:
             if self.closed or task.cancelled():
                 return
-            finish(task.result())
-            self.flush()
-            for publish in self.publishing.values():
-                publish.stream.commit()
+            # Accepting connect answers the commands pipelined behind it: their events
+            # (and errors) are handled like those of a read.
+            self._run(finish, task.result())
 
         task = self._loop.create_task(access.authorize(request))
         task.add_done_callback(done)

@@ -96,6 +96,9 @@ class Limits(_Model):
     idle_timeout_s: float = Field(60.0, gt=0, description="no bytes from a publisher/idle client")
     max_connections: int = Field(10_000, ge=1)
     max_connections_per_ip: int = Field(2_000, ge=1)
+    max_output_bytes: int = Field(
+        1024 * 1024, ge=64 * 1024, description="answers queued to a client that does not read"
+    )
 
 
 class PlayerPolicy(_Model):

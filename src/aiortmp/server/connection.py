@@ -215,10 +215,24 @@ class RTMPServerProtocol(asyncio.Protocol):
     # -- helpers --------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write what the session wants sent."""
+        """Write what the session wants sent.
+
+        A client that sends commands and never reads the answers would make us buffer
+        them without end: past ``limits.max_output_bytes`` queued (on a connection that
+        plays nothing: players' backlogs follow the slow-player policy) it is closed.
+        """
         data = self.session.data_to_send()
         if data and not self.closed:
-            self.transport.write(data)
+            transport = self.transport
+            transport.write(data)
+            limit = self.server.config.limits.max_output_bytes
+            if not self.playing and transport.get_write_buffer_size() > limit:
+                self.log(
+                    logging.WARNING,
+                    "closing: more than %d bytes of answers unread (max_output_bytes)",
+                    limit,
+                )
+                self.close(abort=True)
 
     def close(self, *, abort: bool = False) -> None:
         """Close the connection (abort: drop buffered output at once)."""

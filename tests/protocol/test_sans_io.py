@@ -34,3 +34,15 @@ def test_protocol_does_not_import_server_or_client() -> None:
     for path in sorted((ROOT / "protocol").glob("*.py")):
         text = path.read_text()
         assert "aiortmp.server" not in text and "aiortmp.client" not in text, path
+
+
+def test_the_hub_has_no_sockets_and_no_clock_of_its_own() -> None:
+    """The stream core gets its scheduler passed in; it knows no server and no output."""
+    files = sorted((ROOT / "hub").glob("*.py"))
+    assert len(files) > 5
+    for path in files:
+        bad = imported_modules(path) & FORBIDDEN
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+        text = path.read_text()
+        for layer in ("aiortmp.server", "aiortmp.client", "aiortmp.outputs", "aiortmp.sources"):
+            assert layer not in text, f"{path.relative_to(ROOT)} imports {layer}"

@@ -421,3 +421,39 @@ def test_too_many_commands_behind_a_pending_connect() -> None:
         client.create_stream()
     with pytest.raises(LimitExceededError):
         roundtrip(client, server)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.got: list[tuple[str, object]] = []
+
+    def ingest(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        self.got.append(("media", (type_id, timestamp_ms, payload)))
+
+    def ingest_metadata(self, metadata: dict[str, object], timestamp_ms: int) -> None:
+        self.got.append(("metadata", metadata))
+
+    def ingest_data(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        self.got.append(("data", type_id))
+
+
+def test_media_sink_gets_a_publishers_messages_in_order_without_events() -> None:
+    client, server, sid = _publishing_pair()
+    sink = _Sink()
+    server.set_media_sink(sid, sink)
+    client.send_metadata(sid, {"width": 320.0})
+    client.send_media(sid, MessageType.VIDEO, 0, b"\x17\x00\x00\x00\x00")
+    client.send_message(
+        encode_data("onCuePoint", {"name": "x"}, message_stream_id=sid, timestamp_ms=40)
+    )
+    client.send_media(sid, MessageType.AUDIO, 40, b"\xaf\x01")
+    _, sevents = roundtrip(client, server)
+    assert not [e for e in sevents if isinstance(e, MediaReceived | MetadataReceived)]
+    assert [kind for kind, _ in sink.got] == ["metadata", "media", "data", "media"]
+    assert sink.got[0][1] == {"width": 320.0}
+    # Closing the NetStream forgets the sink: media after it are dropped, not delivered.
+    client.send_command("closeStream", 0.0, None, stream_id=sid)
+    roundtrip(client, server)
+    client.send_media(sid, MessageType.AUDIO, 80, b"\xaf\x01")
+    roundtrip(client, server)
+    assert len(sink.got) == 4

@@ -31,9 +31,9 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from aiortmp.errors import StreamBusy
+from aiortmp.errors import AMFEncodeError, MessageError, StreamBusy
 from aiortmp.protocol.messages import MessageType
 
 from .cache import StartupCache
@@ -202,7 +202,7 @@ class Stream:
         self.timeline = Timeline(
             max_backward_ms=settings.max_backward_ms, max_gap_ms=settings.max_gap_ms
         )
-        self.metadata: dict[str, object] | None = None
+        self.metadata: dict[str, Any] | None = None
         self._inline: dict[WireFormat, list[Output]] = {}
         self._queued: list[Output] = []
         self._batch: list[Packet] = []
@@ -376,13 +376,17 @@ class Stream:
         self._batch_bytes += size
         self.cache.add(packet)
 
-    def ingest_metadata(self, metadata: dict[str, object], timestamp_ms: int = 0) -> None:
+    def ingest_metadata(self, metadata: dict[str, Any], timestamp_ms: int = 0) -> None:
         """Cache and relay new ``onMetaData`` properties (``@setDataFrame`` stripped).
 
         Raises:
-            AMFEncodeError: the metadata cannot be encoded (cyclic references).
+            MessageError: the metadata cannot be written for outputs (AMF0 §2.9 references
+                that make it cyclic): the source's fault.
         """
-        packet = metadata_packet(metadata, self.timeline.map(timestamp_ms, False))
+        try:
+            packet = metadata_packet(metadata, self.timeline.map(timestamp_ms, False))
+        except AMFEncodeError as exc:
+            raise MessageError(f"onMetaData cannot be relayed: {exc}") from exc
         self.metadata = dict(metadata)
         self.cache.metadata = packet
         self._batch.append(packet)
@@ -408,7 +412,11 @@ class Stream:
         """The source processed one read: deliver now, or within ``fanout_interval_s``."""
         if not self._batch:
             return
-        if self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
+        if not self._queued and not self._inline:
+            # Nobody to deliver to (ingest only): no timer, no serialization.
+            self._batch = []
+            self._batch_bytes = 0
+        elif self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
             self.flush()
         elif self._timer is None:
             self._timer = self.scheduler.call_later(self._interval_s, self.flush)

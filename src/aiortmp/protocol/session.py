@@ -22,7 +22,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .commands import (
     Command,
@@ -52,7 +52,6 @@ from .events import (
     DataReceived,
     Event,
     MediaReceived,
-    MessageReceived,
     MetadataReceived,
     PauseRequest,
     PlayRequest,
@@ -127,6 +126,20 @@ CLIENT_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
 }
 
 
+class MediaSink(Protocol):
+    """Where a publishing NetStream's media and data go on the fast path (a relay's
+    stream), in the order they arrive."""
+
+    def ingest(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        """An audio (8) or video (9) message."""
+
+    def ingest_metadata(self, metadata: dict[str, Any], timestamp_ms: int) -> None:
+        """``@setDataFrame onMetaData`` / ``onMetaData`` properties."""
+
+    def ingest_data(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        """Another data message (18 or 15), as received."""
+
+
 #: Commands a client may pipeline behind a connect that is still being decided.
 MAX_DEFERRED_COMMANDS = 64
 
@@ -198,11 +211,11 @@ class _SessionBase:
         """
         connection = self.connection
         connection.receive_data(data)
-        while (event := connection.next_event()) is not None:
-            if isinstance(event, MessageReceived):
-                self._handle_message(event.message)
+        while (item := connection.next_item()) is not None:
+            if type(item) is Message:
+                self._handle_message(item)
             else:
-                self._events.append(event)
+                self._events.append(item)  # type: ignore[arg-type]
 
     def receive_eof(self) -> None:
         """The peer closed its side."""
@@ -347,6 +360,7 @@ class ServerSession(_SessionBase):
         self.app = ""
         self.connect_properties: Mapping[str, Any] = {}
         self._deferred: list[Command] = []  # commands pipelined behind a pending connect
+        self._media_sinks: dict[int, MediaSink] = {}
         self._handlers: dict[str, Callable[[Command], None]] = {
             "connect": self._on_connect,
             "createStream": self._on_create_stream,
@@ -385,7 +399,7 @@ class ServerSession(_SessionBase):
             raise CommandError(
                 f"{event.value} not allowed on stream {stream_id} in state {state.value}"
             )
-        self.streams[stream_id] = new
+        self._set_state(stream_id, new)
         return new
 
     def _local_transition(self, stream_id: int, event: _In) -> None:
@@ -395,7 +409,12 @@ class ServerSession(_SessionBase):
             raise LocalProtocolError(
                 f"cannot {event.value} stream {stream_id} in state {state.value if state else None}"
             )
-        self.streams[stream_id] = new
+        self._set_state(stream_id, new)
+
+    def _set_state(self, stream_id: int, state: NetStreamState) -> None:
+        self.streams[stream_id] = state
+        if state is not NetStreamState.PUBLISHING:
+            self._media_sinks.pop(stream_id, None)
 
     # -- dispatch -----------------------------------------------------------------------
 
@@ -433,9 +452,30 @@ class ServerSession(_SessionBase):
         else:
             self._events.append(CommandReceived(command=command))
 
+    def set_media_sink(self, stream_id: int, sink: MediaSink | None) -> None:
+        """Hand the audio, video and data messages of publishing NetStream ``stream_id``
+        to ``sink`` as they are parsed, in order, instead of queueing
+        :class:`MediaReceived` / :class:`MetadataReceived` / :class:`DataReceived` events.
+
+        The relay's fast path: one call per message, no event object. The sink runs
+        inside :meth:`receive_data` and may raise (a :class:`RemoteProtocolError` closes
+        the session like any other). It is forgotten when the NetStream stops publishing.
+
+        Args:
+            stream_id: the msid.
+            sink: the :class:`MediaSink`, or None to go back to events.
+        """
+        if sink is None:
+            self._media_sinks.pop(stream_id, None)
+        else:
+            self._media_sinks[stream_id] = sink
+
     def _handle_media(self, message: Message) -> None:
         stream_id = message.message_stream_id
-        if self.streams.get(stream_id) is NetStreamState.PUBLISHING:
+        sink = self._media_sinks.get(stream_id)
+        if sink is not None:
+            sink.ingest(message.type_id, message.timestamp_ms, message.payload)
+        elif self.streams.get(stream_id) is NetStreamState.PUBLISHING:
             self._events.append(
                 MediaReceived(
                     stream_id=stream_id,
@@ -447,7 +487,15 @@ class ServerSession(_SessionBase):
         # Media on a stream that is not publishing is dropped (nginx-rtmp does the same).
 
     def _handle_data(self, message: Message) -> None:
-        if self.streams.get(message.message_stream_id) is NetStreamState.PUBLISHING:
+        sink = self._media_sinks.get(message.message_stream_id)
+        if sink is not None:
+            data = decode_data(message, max_depth=self._max_amf_depth)
+            metadata = metadata_from_data(data)
+            if metadata is not None:
+                sink.ingest_metadata(dict(metadata), message.timestamp_ms)
+            else:
+                sink.ingest_data(message.type_id, message.timestamp_ms, message.payload)
+        elif self.streams.get(message.message_stream_id) is NetStreamState.PUBLISHING:
             super()._handle_data(message)
 
     # -- NetConnection ------------------------------------------------------------------
@@ -612,6 +660,7 @@ class ServerSession(_SessionBase):
         if stream_id is None:
             return
         state = self.streams.pop(stream_id, None)
+        self._media_sinks.pop(stream_id, None)
         self.stream_names.pop(stream_id, None)
         if state is not None:
             self._events.append(StreamClosed(stream_id=stream_id, deleted=True))

@@ -118,9 +118,10 @@ class RTMPServerProtocol(asyncio.Protocol):
             ConnectRequest: self._on_connect,
             PublishRequest: self._on_publish,
             PlayRequest: self._on_play,
-            MediaReceived: self._on_media,
-            MetadataReceived: self._on_metadata,
-            DataReceived: self._on_data,
+            # Publishing NetStreams deliver to their stream directly (set_media_sink).
+            MediaReceived: self._ignore,
+            MetadataReceived: self._ignore,
+            DataReceived: self._ignore,
             StreamClosed: self._on_stream_closed,
             ReceiveMediaChanged: self._on_receive_media,
             PauseRequest: self._on_pause,
@@ -420,6 +421,9 @@ class RTMPServerProtocol(asyncio.Protocol):
             session.reject_publish(request, f"{label} is already being published")
             return
         self.publishing[request.stream_id] = publish
+        # The fast path: the session hands this NetStream's audio/video straight to the
+        # stream as each message is parsed (no event objects).
+        session.set_media_sink(request.stream_id, stream)
         self.log(logging.INFO, "publish %s (%s) started", label, request.publish_type)
 
     def unpublish(self, stream_id: int) -> None:
@@ -427,6 +431,7 @@ class RTMPServerProtocol(asyncio.Protocol):
         publish = self.publishing.pop(stream_id, None)
         if publish is None:
             return
+        self.session.set_media_sink(stream_id, None)
         stream = publish.stream
         self.server.stats["bytes_in"] += stream.bytes_in
         self.log(
@@ -506,21 +511,6 @@ class RTMPServerProtocol(asyncio.Protocol):
                 messages_dropped=player.messages_dropped,
             )
         )
-
-    def _on_media(self, event: MediaReceived) -> None:
-        publish = self.publishing.get(event.stream_id)
-        if publish is not None:
-            publish.on_media(event)
-
-    def _on_metadata(self, event: MetadataReceived) -> None:
-        publish = self.publishing.get(event.stream_id)
-        if publish is not None:
-            publish.on_metadata(event)
-
-    def _on_data(self, event: DataReceived) -> None:
-        publish = self.publishing.get(event.stream_id)
-        if publish is not None:
-            publish.on_data(event)
 
     def _on_stream_closed(self, event: StreamClosed) -> None:
         self.unpublish(event.stream_id)

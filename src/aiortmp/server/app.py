@@ -258,7 +258,7 @@ class RTMPServer:
             for conn in list(self.connections):
                 # Players may legitimately send nothing for minutes (acks only every
                 # window); everything else must show life.
-                if not conn.playing and now - conn.last_rx > idle_s:
+                if conn.idle_for(now) > idle_s and not conn.playing:
                     conn.log(logging.WARNING, "no data for %gs, closing", idle_s)
                     self.stats["idle_timeouts"] += 1
                     conn.close(abort=True)

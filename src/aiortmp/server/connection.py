@@ -110,7 +110,8 @@ class RTMPServerProtocol(asyncio.Protocol):
         self.playing: dict[int, RTMPPlay] = {}
         self.closed = False
         self.connected = False
-        self.last_rx = 0.0
+        self.last_rx = 0.0  # monotonic time bytes last arrived, as seen by idle_check
+        self._rx_mark = 0  # bytes received at that time
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
@@ -170,8 +171,20 @@ class RTMPServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self.last_rx = self._loop.time()
         self._run(self.session.receive_data, data)
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since bytes last arrived, to a precision of the calls to this method
+        (the server asks once a second; reads themselves pay nothing for it).
+
+        Args:
+            now: the loop's monotonic time (s).
+        """
+        received = self.session.connection.bytes_received
+        if received != self._rx_mark:
+            self._rx_mark = received
+            self.last_rx = now
+        return now - self.last_rx
 
     def _run(self, step: Callable[[Any], None], argument: Any) -> None:
         """``step(argument)`` on the session, then act on every event it produced; a

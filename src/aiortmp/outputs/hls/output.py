@@ -264,6 +264,7 @@ class HLSOutput(QueuedOutput):
         self._audio_key: tuple[MediaType, int] | None = None
         self._changed = asyncio.Event()
         self._anchor: tuple[float, int] | None = None  # (wall s, dts ms)
+        self._ts_wanted = False
         self._ts_replay = False
         self._render_cache: dict[tuple[int, str, str, bool], bytes] = {}
         self._render_version = -1
@@ -274,8 +275,10 @@ class HLSOutput(QueuedOutput):
         """A request for ``fmt`` arrived at event loop time ``now``; TS starts here."""
         self.last_request = now
         self.formats_requested[fmt] = now
-        if fmt == TS and not self._ts_replay and not any(v.ts for v in self.variants):
-            self._ts_replay = True
+        if fmt == TS and not self._ts_wanted:
+            self._ts_wanted = True
+            # Variants that run already get the current GOP at the next batch.
+            self._ts_replay = bool(self.variants)
             for variant in self.variants:
                 variant.enable_ts()
 
@@ -471,7 +474,7 @@ class HLSOutput(QueuedOutput):
         except (CodecHeaderError, LocalProtocolError) as exc:
             logger.warning("%s: %s left out: %s", self.label, describe_tracks(tracks.configs), exc)
             return
-        if any(v.ts is not None for v in self.variants) or self._ts_replay:
+        if self._ts_wanted:
             variant.enable_ts()
         self.variants.append(variant)
         logger.info("%s: variant %s: %s", self.label, variant.name, describe_tracks(tracks.configs))

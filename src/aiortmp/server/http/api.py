@@ -348,6 +348,7 @@ async def get_server(request: web.Request) -> web.Response:
             "rtmp_addresses": [f"{h}:{p}" for h, p in server.addresses],
             "http_addresses": [f"{h}:{p}" for h, p in service.addresses],
             "recording_enabled": server.config.record_dir is not None,
+            "hls_enabled": service.hls is not None,
         }
     )
 

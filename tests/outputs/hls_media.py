@@ -5,6 +5,7 @@ Clips are made once per test session, next to each other, by FFmpeg 9 (``imageio
 - ``h264_aac``: 12 s of ``testsrc2`` 320x240 at 25 fps, a keyframe a second, AAC 44.1 kHz;
 - ``h264_aac_24fps``: 3 s at 24 fps (parts of 208 ms);
 - ``hevc_opus`` and ``av1_aac``: 3 s, E-RTMP v2 tags;
+- ``vp9_flac``, ``h264_mp3``, ``h264_ac3``, ``h264_eac3``: 2 s at 160x90;
 - ``multitrack``: 4 s, two H.264 encodes (320x240 and 160x90, same GOP) as E-RTMP
   multitrack video (track 0 legacy, track 1 Multitrack/OneTrack), AAC.
 """
@@ -56,6 +57,14 @@ CLIPS: dict[str, list[str]] = {
         *("-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p", *_GOP25),
         *("-c:a", "aac", "-b:a", "64k"),
     ],
+    "vp9_flac": [
+        *_sources(2, size="160x90"),
+        *("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", *_GOP25),
+        *("-c:a", "flac", "-ar", "48000"),
+    ],
+    "h264_mp3": [*_sources(2, size="160x90"), *_X264, *_GOP25, "-c:a", "libmp3lame"],
+    "h264_ac3": [*_sources(2, size="160x90"), *_X264, *_GOP25, "-c:a", "ac3", "-ar", "48000"],
+    "h264_eac3": [*_sources(2, size="160x90"), *_X264, *_GOP25, "-c:a", "eac3", "-ar", "48000"],
     "multitrack": [
         *_sources(4),
         *("-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration=4"),

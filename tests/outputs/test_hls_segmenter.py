@@ -161,6 +161,47 @@ def test_hevc_opus_and_av1_aac(
     assert {s["codec_name"] for s in streams} == names
 
 
+@pytest.mark.parametrize(
+    ("clip", "codecs", "names"),
+    [
+        ("vp9_flac", ("vp09.00.", "fLaC"), ["flac", "vp9"]),
+        ("h264_mp3", ("avc1.", "mp4a.40.34"), ["h264", "mp3"]),
+        ("h264_ac3", ("avc1.", "ac-3"), ["ac3", "h264"]),
+        ("h264_eac3", ("avc1.", "ec-3"), ["eac3", "h264"]),
+    ],
+)
+def test_more_codecs_in_fmp4(
+    clips: dict[str, Path], tmp_path: Path, clip: str, codecs: tuple[str, str], names: list[str]
+) -> None:
+    segmenter, playlist = run_fmp4(clips[clip])
+    assert [c.startswith(p) for c, p in zip(segmenter.codecs, codecs, strict=True)] == [True] * 2
+    assert segmenter.resolution == (160, 90) and playlist.complete_count == 2
+    file = write_fmp4(segmenter, playlist, tmp_path / f"{clip}.mp4")
+    assert decode_errors(FFMPEG9, file) == ""
+    streams, _ = ffprobe(file)
+    assert sorted(s["codec_name"] for s in streams) == names
+
+
+@pytest.mark.parametrize(
+    ("clip", "names"),
+    [("h264_mp3", ["h264", "mp3"]), ("h264_ac3", ["ac3", "h264"]), ("h264_eac3", ["eac3", "h264"])],
+)
+def test_more_codecs_in_ts(
+    clips: dict[str, Path], tmp_path: Path, clip: str, names: list[str]
+) -> None:
+    variants, frames = collect(units(clips[clip]))
+    playlist = new_playlist(low_latency=False, extension="ts")
+    segmenter = TSSegmenter(variants[0], playlist, segment_target_ms=1000)
+    for frame in frames:
+        segmenter.add(frame, T0)
+    segmenter.finish()
+    file = tmp_path / f"{clip}.ts"
+    file.write_bytes(b"".join(s.data for s in playlist.segments))
+    assert decode_errors(FFMPEG9, file) == ""
+    streams, _ = ffprobe(file)
+    assert sorted(s["codec_name"] for s in streams) == names
+
+
 def test_ts_segments_start_with_pat_pmt_and_decode(clips: dict[str, Path], tmp_path: Path) -> None:
     variants, frames = collect(units(clips["h264_aac"]))
     playlist = new_playlist(low_latency=False, extension="ts")

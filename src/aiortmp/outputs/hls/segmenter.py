@@ -283,6 +283,8 @@ class FMP4Segmenter:
         self._duration_ms = 0.0
         self._video_frames = 0
         self._segment_frames = 0
+        self._first_key: Frame | None = None  # the first keyframe, until the init exists
+        self._first_wall_s = 0.0
         self._has_video = tracks.video is not None
         self._resolution_from_config()
 
@@ -344,19 +346,21 @@ class FMP4Segmenter:
         is_driver = key == cut.driver
         if cut.segment_start_ms is None:
             # Nothing before the first keyframe of the driving track.
-            if not (is_driver and frame.keyframe):
+            if not (is_driver and frame.keyframe) or not self._mux(frame):
                 return False
-            if not self._mux(frame) or not self._ensure_init(frame):
-                return False
-            playlist.open_segment(
-                program_date_time_s=wall_s,
-                init_uri=self.init_uri,
-                discontinuity=self._discontinuity,
-            )
-            self._discontinuity = False
             cut.segment_start_ms = cut.part_start_ms = cut.last_driver_ms = frame.dts_ms
+            self._first_key = frame
+            self._first_wall_s = wall_s
             self._count(frame)
-            return True
+            return self._open_first()
+        if self._first_key is not None:
+            # The first segment waits for the tracks whose sample entry needs a frame
+            # (MP3, AC-3, E-AC-3: no configuration record).
+            self._mux(frame)
+            if is_driver:
+                cut.last_driver_ms = frame.dts_ms
+                self._count(frame)
+            return self._open_first()
         if not is_driver:
             self._mux(frame)
             return False
@@ -389,6 +393,19 @@ class FMP4Segmenter:
         cut.last_frame_ms = frame_ms
         self._count(frame)
         return changed
+
+    def _open_first(self) -> bool:
+        keyframe = self._first_key
+        if keyframe is None or not self._ensure_init(keyframe):
+            return False
+        self.playlist.open_segment(
+            program_date_time_s=self._first_wall_s,
+            init_uri=self.init_uri,
+            discontinuity=self._discontinuity,
+        )
+        self._discontinuity = False
+        self._first_key = None
+        return True
 
     def _count(self, frame: Frame) -> None:
         if frame.media is MediaType.VIDEO:
@@ -440,6 +457,7 @@ class FMP4Segmenter:
         self._resolution_from_config()
         self._discontinuity = True
         self._cut.segment_start_ms = None
+        self._first_key = None
 
     def finish(self, *, end: bool = True) -> None:
         """Write what is queued as the last part, complete the segment; with ``end`` the

@@ -111,8 +111,10 @@ async def start(env: Env, tags: list[FLVTag], *, until_ms: int = 1100) -> Publis
 
 
 async def test_not_live_is_404(env: Env) -> None:
-    await env.get("/live/nothing/index.m3u8", status=404)
+    _, headers = await env.get("/live/nothing/index.m3u8", status=404)
+    assert headers["Access-Control-Allow-Origin"] == "*"
     await env.get("/live/nothing/v0.m3u8", status=404)
+    await env.get("/live/nothing.m3u8", status=404)
 
 
 async def test_playlists_segments_and_parts(env: Env, tags: list[FLVTag]) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import collections
 import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from .service import HLSService
 
 __all__ = ["PLAYLIST_TYPE", "HLSHandlers", "add_routes", "carried_query"]
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: RFC 8216bis §4: "application/vnd.apple.mpegurl".
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -89,6 +92,21 @@ class HLSHandlers:
         self.stats = stats
 
     # -- common ------------------------------------------------------------------------
+
+    def cors(self, handler: _Handler) -> _Handler:
+        """``handler``, with ``Access-Control-Allow-Origin`` on its errors too (a player on
+        another origin can then tell a 404 or a 503 from a network failure)."""
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except web.HTTPException as exc:
+                origin = self.service.config.cors_origin
+                if origin:
+                    exc.headers["Access-Control-Allow-Origin"] = origin
+                raise
+
+        return wrapped
 
     def _headers(self, content_type: str, cache: str) -> dict[str, str]:
         headers = {"Content-Type": content_type, "Cache-Control": cache}
@@ -302,6 +320,6 @@ def add_routes(app: web.Application, handlers: HLSHandlers) -> list[web.Abstract
     """
     router = app.router
     return [
-        router.add_get("/{app}/{name}.m3u8", handlers.alias),
-        router.add_get("/{app}/{name}/{file}", handlers.resource),
+        router.add_get("/{app}/{name}.m3u8", handlers.cors(handlers.alias)),
+        router.add_get("/{app}/{name}/{file}", handlers.cors(handlers.resource)),
     ]

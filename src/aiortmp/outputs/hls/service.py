@@ -37,6 +37,8 @@ logger = logging.getLogger("aiortmp.hls")
 
 #: Authorization decisions kept at most (the oldest half is dropped past it).
 _AUTH_CACHE_SIZE = 10_000
+#: Clients remembered per stream (past it, new ones are not counted until some expire).
+_MAX_CLIENTS = 100_000
 #: How often idle outputs, viewers and cached decisions are swept, seconds.
 SWEEP_INTERVAL_S = 1.0
 
@@ -210,6 +212,10 @@ class HLSService:
                 task = asyncio.get_running_loop().create_task(writer.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
+        for stream in self.registry.live():
+            # An always-on stream whose output stopped (it fell behind) starts again.
+            if stream.app in self.config.always_on and stream.key not in self.outputs:
+                self.output(stream.app, stream.name)
         horizon = now - self.config.viewer_timeout_s
         for key, clients in list(self._viewers.items()):
             for client, seen in list(clients.items()):
@@ -228,7 +234,8 @@ class HLSService:
         clients = self._viewers.get(key)
         if clients is None:
             clients = self._viewers[key] = {}
-        clients[client] = now
+        if len(clients) < _MAX_CLIENTS or client in clients:
+            clients[client] = now
 
     def viewers(self, key: StreamKey, now: float | None = None) -> int:
         """Distinct clients of stream ``key`` with a request in the last
@@ -238,6 +245,10 @@ class HLSService:
             return 0
         if now is None:
             now = asyncio.get_running_loop().time()
+        for stream in self.registry.live():
+            # An always-on stream whose output stopped (it fell behind) starts again.
+            if stream.app in self.config.always_on and stream.key not in self.outputs:
+                self.output(stream.app, stream.name)
         horizon = now - self.config.viewer_timeout_s
         return sum(1 for seen in clients.values() if seen >= horizon)
 

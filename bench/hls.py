@@ -526,6 +526,8 @@ def append_report(doc: dict[str, Any], path: Path) -> None:
     lines = report_lines(doc.get("results", []))
     if not lines or not path.exists():
         return
+    commit = doc.get("machine", {}).get("aiortmp_commit", "?")
+    lines += [f"From `{doc.get('command', '?')}` at commit {commit}.", ""]
     text = path.read_text()
     if "\n## LL-HLS\n" in text:
         head, _, rest = text.partition("\n## LL-HLS\n")

@@ -264,6 +264,7 @@ class HLSOutput(QueuedOutput):
         self._audio_key: tuple[MediaType, int] | None = None
         self._changed = asyncio.Event()
         self._anchor: tuple[float, int] | None = None  # (wall s, dts ms)
+        self._ready: set[str] = set()
         self._ts_wanted = False
         self._ts_replay = False
         self._render_cache: dict[tuple[int, str, str, bool], bytes] = {}
@@ -284,18 +285,21 @@ class HLSOutput(QueuedOutput):
 
     def ready(self, fmt: str) -> bool:
         """Every variant of ``fmt`` has a complete segment (or the output finished)."""
-        if self.finished:
-            return True
+        if self.finished or fmt in self._ready:
+            return True  # once ready, always: windows never lose their last segment
         variants = [v for v in self.variants if fmt == FMP4 or v.ts is not None]
         if not variants:
             return False
         if fmt == TS and all(v.ts is not None and not v.ts.carried for v in variants):
             return True  # known: nothing to serve (the handler answers 404)
-        return all(
+        ready = all(
             v.playlists[fmt].complete_count > 0 or v.playlists[fmt].ended
             for v in variants
             if v.has(fmt)
         )
+        if ready:
+            self._ready.add(fmt)
+        return ready
 
     def variant(self, index: int) -> Variant | None:
         """Variant ``index``, or None."""

@@ -259,6 +259,16 @@ class HLSService:
 
     # -- access ------------------------------------------------------------------------
 
+    def cached_decision(
+        self, app: str, name: str, query: str, remote_host: str, now: float
+    ) -> Decision | None:
+        """An allowed decision for this client, stream and query younger than
+        ``auth_cache_s``, or None."""
+        cached = self._auth.get((app, name, query, remote_host))
+        if cached is not None and cached[0] >= now:
+            return cached[1]
+        return None
+
     async def authorize(self, request: Request, now: float) -> Decision:
         """The play decision for ``request``, reused for ``auth_cache_s`` when allowed.
 
@@ -267,9 +277,9 @@ class HLSService:
             now: the event loop time.
         """
         key = (request.app, request.name, request.query, request.remote_host)
-        cached = self._auth.get(key)
-        if cached is not None and cached[0] >= now:
-            return cached[1]
+        cached = self.cached_decision(*key, now)
+        if cached is not None:
+            return cached
         decision = await self.access.authorize(request)
         if decision.allowed and self.config.auth_cache_s > 0:
             if len(self._auth) >= _AUTH_CACHE_SIZE:

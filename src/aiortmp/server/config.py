@@ -41,6 +41,7 @@ __all__ = [
     "AuthRule",
     "ConfigError",
     "ExecHookConfig",
+    "HLSConfig",
     "HTTPConfig",
     "HooksConfig",
     "Limits",
@@ -155,6 +156,51 @@ class HTTPConfig(_Model):
         for item in value:
             parse_host_port(item, 8080)
         return value
+
+
+class HLSConfig(_Model):
+    """``[hls]``: HLS and Low-Latency HLS at ``/{app}/{name}/index.m3u8`` (docs/http.md).
+
+    An output starts on a stream's first HLS request and stops ``idle_timeout_s`` after
+    the last one (``always_on`` apps: from publish to unpublish). LL-HLS over fMP4 by
+    default; ``?format=ts`` serves classic HLS over MPEG-TS.
+    """
+
+    enabled: bool = Field(True, description="serve HLS (needs the HTTP surface)")
+    segment_target_s: float = Field(
+        1.0, ge=0.2, le=30, description="segment duration to aim for (cut at keyframes)"
+    )
+    part_target_s: float = Field(0.2, ge=0.05, le=2, description="LL-HLS part duration")
+    window_segments: int = Field(12, ge=3, le=1000, description="segments per playlist")
+    max_stream_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024 * 1024, description="segments held per stream and format"
+    )
+    queue_bytes: int = Field(
+        16 * 1024 * 1024, ge=64 * 1024, description="an output that falls this far behind stops"
+    )
+    idle_timeout_s: float = Field(30.0, gt=0, description="stop an output unrequested this long")
+    start_timeout_s: float = Field(
+        10.0, gt=0, description="how long a first request waits for the first segment"
+    )
+    always_on: list[str] = Field(
+        default_factory=list, description="apps whose streams run HLS from publish on"
+    )
+    directory: Path | None = Field(
+        None, description="also write <app>/<name>/ playlists and segments here (classic HLS)"
+    )
+    viewer_timeout_s: float = Field(
+        10.0, gt=0, description="a client counts as an HLS viewer this long after a request"
+    )
+    auth_cache_s: float = Field(
+        10.0, ge=0, description="reuse a play authorization for the same client and query"
+    )
+    cors_origin: str = Field("*", description="Access-Control-Allow-Origin ('' for none)")
+
+    @model_validator(mode="after")
+    def _check(self) -> HLSConfig:
+        if self.part_target_s >= self.segment_target_s:
+            raise ValueError("part_target_s must be below segment_target_s")
+        return self
 
 
 def _check_rtmp_url(value: str) -> str:
@@ -394,6 +440,7 @@ class ServerConfig(_Model):
     relay: RelayConfig = Field(default_factory=RelayConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
+    hls: HLSConfig = Field(default_factory=HLSConfig)
 
     @field_validator("listen")
     @classmethod

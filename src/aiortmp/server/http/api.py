@@ -234,6 +234,10 @@ def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
     for player in players:
         protocol = _protocol_of(player)
         by_protocol[protocol] = by_protocol.get(protocol, 0) + 1
+    # HLS viewers are clients with a recent request (outputs/hls/service.py), not sessions.
+    hls_viewers = service.hls.viewers(stream.key) if service.hls is not None else 0
+    if hls_viewers:
+        by_protocol["hls"] = hls_viewers
     recorder = server.recording.recorders.get(stream.key)
     uptime = service.sampler.uptime_s(stream)
     return {
@@ -248,7 +252,7 @@ def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
         "bitrate_out_bps": service.sampler.bitrate_out_bps.get(stream.key, 0),
         "bytes_in": stream.bytes_in,
         "bytes_out": sum(player_bytes_sent(p) for p in players),
-        "players": len(players),
+        "players": len(players) + hls_viewers,
         "players_by_protocol": by_protocol,
         "uptime_s": round(uptime, 3) if uptime is not None else None,
         "published_at": service.sampler.published_wall_s(stream),
@@ -330,18 +334,21 @@ async def get_server(request: web.Request) -> web.Response:
     """``GET /api/server``."""
     service = _service(request)
     server = service.server
+    hls_viewers = service.hls.hls_viewers_total() if service.hls is not None else 0
     return _json(
         {
             "version": aiortmp.__version__,
             "uptime_s": round(time.monotonic() - service.started_monotonic, 3),
             "connections": len(server.connections),
             "streams": len(server.registry.live()),
-            "players": sum(s.player_count for s in server.registry),
+            "players": sum(s.player_count for s in server.registry) + hls_viewers,
             "http_viewers": len(service.viewers),
+            "hls_viewers": hls_viewers,
             "stats": dict(server.stats),
             "rtmp_addresses": [f"{h}:{p}" for h, p in server.addresses],
             "http_addresses": [f"{h}:{p}" for h, p in service.addresses],
             "recording_enabled": server.config.record_dir is not None,
+            "hls_enabled": service.hls is not None,
         }
     )
 

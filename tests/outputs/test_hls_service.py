@@ -372,3 +372,39 @@ def _read(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+async def test_hls_of_a_pulled_stream_starts_the_pull_and_idles_it(
+    make_server: ServerFactory, tags: list[FLVTag]
+) -> None:
+    """An HLS request for a stream another server has (a [[relay.pull]] rule; workers and
+    cluster nodes use the same pulls) starts the pull, waits for it, and is answered; when
+    HLS stops asking, the pull idles out like one with RTMP players."""
+    from aiortmp.server.config import RelayConfig, RelayPull
+
+    origin = await make_server()
+    edge = await make_server(
+        http=HTTP,
+        hls=HLSConfig(idle_timeout_s=0.5),
+        relay=RelayConfig(
+            pull=[RelayPull(app="live", url=url(origin, "live"), idle_timeout_s=0.5)]
+        ),
+    )
+    _, publisher = await publishing(origin)
+    sending = asyncio.create_task(send_tags(publisher, tags, realtime=True))
+    try:
+        async with aiohttp.ClientSession() as client:
+            env = Env(edge, client)
+            body, _ = await env.get("/live/cam/index.m3u8")
+            assert b"#EXT-X-STREAM-INF" in body
+            (pull,) = edge.relay.pull_status() if edge.relay else []
+            assert pull["state"] == "pulling"
+            # Nobody asks any more: the HLS output stops, then the pull.
+            await eventually(lambda: edge.relay is not None and not edge.relay.pull_status(), 6.0)
+    finally:
+        sending.cancel()
+    # A stream nobody has is a 404 at once (no pull is coming).
+    async with aiohttp.ClientSession() as client:
+        started = time.monotonic()
+        await Env(edge, client).get("/other/cam/index.m3u8", status=404)
+        assert time.monotonic() - started < 1.0

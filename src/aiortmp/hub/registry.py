@@ -32,6 +32,7 @@ class Registry:
         self, *, scheduler: Scheduler, bus: EventBus, settings: StreamSettings | None = None
     ) -> None:
         self._streams: dict[StreamKey, Stream] = {}
+        self._coming: set[StreamKey] = set()
         self.scheduler = scheduler
         self.bus = bus
         self.settings = settings or StreamSettings()
@@ -61,6 +62,18 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    def set_coming(self, app: str, name: str, coming: bool) -> None:
+        """Say that a source is on its way to ``app/name`` (a pull started, not live yet)
+        or no longer is; outputs that could wait for it (HLS) ask :meth:`is_coming`."""
+        if coming:
+            self._coming.add((app, name))
+        else:
+            self._coming.discard((app, name))
+
+    def is_coming(self, app: str, name: str) -> bool:
+        """True while a source is on its way to ``app/name`` (see :meth:`set_coming`)."""
+        return (app, name) in self._coming
 
     def live(self) -> list[Stream]:
         """Streams that have a source."""

@@ -253,6 +253,13 @@ class Stream:
         return list(self._queued)
 
     @property
+    def demand(self) -> int:
+        """Outputs that stand for viewers: every inline output (players), and queued
+        outputs that say so (``demand = True``: an HLS output being requested). An
+        on-demand pull runs while this is not 0; recordings and pushes do not count."""
+        return self.player_count + sum(1 for o in self._queued if getattr(o, "demand", False))
+
+    @property
     def output_count(self) -> int:
         """Inline and queued outputs."""
         return self.player_count + len(self._queued)

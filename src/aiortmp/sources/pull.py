@@ -401,13 +401,14 @@ class PullService:
             app / name: the stream.
         """
         stream = self.registry.get(app, name)
-        if stream is not None and not stream.is_live and stream.player_count:
+        if stream is not None and not stream.is_live and stream.demand:
             self._start(app, name)
 
     def finished(self, puller: Puller) -> None:
         """Forget ``puller`` (it stopped or yielded)."""
         if self.pullers.get(puller.key) is puller:
             del self.pullers[puller.key]
+            self.registry.set_coming(*puller.key, False)
         timer = self._idle_timers.pop(puller.key, None)
         if timer is not None:
             timer.cancel()
@@ -424,6 +425,7 @@ class PullService:
             return
         puller = Puller(self, app, name, upstream, self.session_ids())
         self.pullers[key] = puller
+        self.registry.set_coming(app, name, True)
         puller.start()
 
     def _start_static(self) -> None:
@@ -449,7 +451,7 @@ class PullService:
             # A local source left: waiting players (or a static name) pull again.
             stream = self.registry.get(*key)
             upstream = self.locate(*key)
-            if upstream is not None and (upstream.static or (stream and stream.player_count)):
+            if upstream is not None and (upstream.static or (stream and stream.demand)):
                 self._start(*key)
 
     def _maybe_idle(self, key: StreamKey) -> None:
@@ -457,7 +459,7 @@ class PullService:
         if puller is None or puller.static or key in self._idle_timers:
             return
         stream = self.registry.get(*key)
-        if stream is not None and stream.player_count:
+        if stream is not None and stream.demand:
             return
         self._idle_timers[key] = asyncio.get_running_loop().call_later(
             puller.upstream.idle_timeout_s, self._idle_expired, key
@@ -469,7 +471,7 @@ class PullService:
         if puller is None or puller.static:
             return
         stream = self.registry.get(*key)
-        if stream is not None and stream.player_count:
+        if stream is not None and stream.demand:
             return
         logger.info("pull %s/%s: no players, stopping", *key)
         self.finished(puller)

@@ -163,7 +163,13 @@ class HLSHandlers:
         name = decision.name or name
         output = service.output(app, name)
         if output is None:
-            raise web.HTTPNotFound(text=f"{app}/{name} is not live")
+            # Not live here: a pull may bring it (another server, worker or node).
+            service.wanted(app, name, host)
+            if service.registry.is_coming(app, name):
+                output = await service.wait_live(app, name, service.config.start_timeout_s)
+            if output is None:
+                service.unwanted(app, name)
+                raise web.HTTPNotFound(text=f"{app}/{name} is not live")
         output.touch(fmt, loop_time)
         service.touch((app, name), client, loop_time)
         return output, carried

@@ -231,7 +231,11 @@ class HLSOutput(QueuedOutput):
         last_request: event loop time of the last request (the service's idle timer).
         formats_requested: event loop time of the last request per format.
         started_at: event loop time it started.
+        demand: True: HLS viewers are behind it (an on-demand pull of the stream stays
+            while it runs; see ``Stream.demand``).
     """
+
+    demand = True
 
     def __init__(
         self,

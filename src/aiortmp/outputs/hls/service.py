@@ -79,6 +79,7 @@ class HLSService:
         self.outputs: dict[StreamKey, HLSOutput] = {}
         self.writers: dict[StreamKey, DirectoryWriter] = {}
         self._viewers: dict[StreamKey, dict[str, float]] = {}
+        self._wanted: dict[StreamKey, float] = {}  # streams asked for while not live here
         self._auth: dict[tuple[str, str, str, str], tuple[float, Decision]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -207,6 +208,7 @@ class HLSService:
             if not output.ended:
                 logger.info("%s/%s: HLS idle, stopping", *key)
             output.stop()
+            self.unwanted(*key)
             writer = self.writers.pop(key, None)
             if writer is not None:
                 task = asyncio.get_running_loop().create_task(writer.close())
@@ -227,6 +229,51 @@ class HLSService:
             if expires < now:
                 del self._auth[auth_key]
 
+    # -- streams that are not live here -------------------------------------------------
+
+    def wanted(self, app: str, name: str, remote: str) -> None:
+        """An HLS request for a stream that is not live here: announce a ``play`` (not
+        live), as an RTMP player does, so a pull (``[[relay.pull]]``, a worker or cluster
+        locator) can start it. At most once a second per stream."""
+        now = asyncio.get_running_loop().time()
+        if now - self._wanted.get((app, name), -1.0) < 1.0:
+            return
+        self._wanted[(app, name)] = now
+        self.bus.emit(
+            ServerEvent(
+                kind=EventKind.PLAY,
+                session_id=0,
+                remote=remote,
+                app=app,
+                name=name,
+                details={"live": False, "protocol": "hls"},
+            )
+        )
+
+    def unwanted(self, app: str, name: str) -> None:
+        """HLS no longer asks for the stream (its output idled, or it never came): a
+        ``stop``, so an on-demand pull can idle too."""
+        self._wanted.pop((app, name), None)
+        self.bus.emit(
+            ServerEvent(
+                kind=EventKind.STOP,
+                session_id=0,
+                remote="",
+                app=app,
+                name=name,
+                details={"protocol": "hls"},
+            )
+        )
+
+    async def wait_live(self, app: str, name: str, timeout_s: float) -> HLSOutput | None:
+        """The stream's output once it is live here, within ``timeout_s`` (a pull may be
+        starting it); None if it did not come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (output := self.output(app, name)) is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return output
+
     # -- viewers -----------------------------------------------------------------------
 
     def touch(self, key: StreamKey, client: str, now: float) -> None:
@@ -245,10 +292,6 @@ class HLSService:
             return 0
         if now is None:
             now = asyncio.get_running_loop().time()
-        for stream in self.registry.live():
-            # An always-on stream whose output stopped (it fell behind) starts again.
-            if stream.app in self.config.always_on and stream.key not in self.outputs:
-                self.output(stream.app, stream.name)
         horizon = now - self.config.viewer_timeout_s
         return sum(1 for seen in clients.values() if seen >= horizon)
 

@@ -7,6 +7,7 @@ An aiohttp application on the server's own event loop, started as a component (s
     GET  /metrics                          Prometheus text format
     GET  /{app}/{name}.flv                 HTTP-FLV (chunked), WebSocket-FLV on upgrade
     GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
+    GET  /api/cluster
     ...                                    (see :mod:`aiortmp.server.http.api`)
 
 Playback and the dashboard's files are public; ``/api``, ``/control`` and ``/metrics`` are

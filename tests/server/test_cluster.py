@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -36,10 +37,12 @@ from aiortmp.server.config import (
     AuthConfig,
     AuthRule,
     ClusterConfig,
+    HTTPConfig,
     RelayConfig,
     ServerConfig,
     load_config,
 )
+from aiortmp.server.http import HTTPService
 
 from ..conftest import ServerFactory, eventually, url
 from ..interop.redis import RedisProcess, run_redis
@@ -78,11 +81,12 @@ def start_node(redis_server: RedisProcess, make_server: ServerFactory) -> NodeFa
     """``await start_node(auth=...)``: a node of the cluster on this test's Redis (stopped
     before Redis is)."""
 
-    async def start(*, auth: AuthConfig | None = None) -> RTMPServer:
+    async def start(*, auth: AuthConfig | None = None, http: bool = False) -> RTMPServer:
         return await make_server(
             cluster=cluster_config(redis_server.url),
             relay=RelayConfig(**FAST),
             auth=auth or AuthConfig(),
+            http=HTTPConfig(listen=["127.0.0.1:0"] if http else []),
         )
 
     return start
@@ -308,6 +312,41 @@ async def test_an_edge_pulls_once_with_the_gop_and_lets_go_when_idle(
         await eventually(lambda: origin.player_count == 0)
     assert first.messages[0].metadata == {"width": 1920.0, "height": 1080.0}
     assert first.frames == list(range(10, 25))  # the origin's GOP: an instant start
+
+
+def http_url(server: RTMPServer, path: str) -> str:
+    service = next(c for c in server.components if isinstance(c, HTTPService))
+    host, port = service.addresses[0]
+    return f"http://{host}:{port}/{path}"
+
+
+async def test_an_http_flv_viewer_on_an_edge_gets_the_stream_pulled(
+    start_node: NodeFactory, redis_server: RedisProcess
+) -> None:
+    a = await start_node()
+    b = await start_node(http=True)
+    async with aiohttp.ClientSession() as client:
+        # Not live anywhere: 404 at once (nothing to pull).
+        started = time.monotonic()
+        async with client.get(http_url(b, "live/cam.flv")) as response:
+            assert response.status == 404
+        assert time.monotonic() - started < 1.0
+        async with rtmp.connect(url(a, "live"), timeout=5) as pub_conn:
+            publisher = await pub_conn.publish("cam")
+            await start_publishing(publisher)
+            await send_frames(publisher, range(12))
+            await eventually(lambda: cluster_of(b).directory.get(("live", "cam")))
+            async with client.get(http_url(b, "live/cam.flv")) as response:
+                assert response.status == 200
+                body = b""
+                while len(body) < 2 * 500:  # the FLV header, then the GOP (frames 10, 11)
+                    chunk = await asyncio.wait_for(response.content.read(65536), 5)
+                    assert chunk, f"the response ended after {len(body)} bytes"
+                    body += chunk
+            assert body[:3] == b"FLV"
+            assert (10).to_bytes(4, "big") + bytes(16) in body  # keyframe 10's payload
+            # The viewer left: the edge lets go after idle_timeout_s.
+            await eventually(lambda: b.relay is not None and not b.relay.pull_status(), 5)
 
 
 async def test_a_waiting_player_is_served_when_the_stream_starts_on_another_node(

@@ -413,6 +413,42 @@ class PullService:
         if stream is not None and not stream.is_live and stream.player_count:
             self._start(app, name)
 
+    async def pulled(self, app: str, name: str, timeout_s: float) -> Stream | None:
+        """Pull ``app/name`` if a locator knows it, and wait until it is live here: for
+        viewers that cannot wait for a publisher as an RTMP player does (HTTP-FLV).
+
+        The pull stops ``idle_timeout_s`` after this call unless a player comes.
+
+        Args:
+            app / name: the stream.
+            timeout_s: how long to wait for the upstream (seconds).
+
+        Returns:
+            The live stream, or None (no locator knows it, or not live in time).
+        """
+        key = (app, name)
+        stream = self.registry.get(app, name)
+        if stream is not None and stream.is_live:
+            return stream
+        self._start(app, name)
+        if key not in self.pullers:
+            return None
+        went_live = asyncio.Event()
+
+        def on_event(event: ServerEvent) -> None:
+            if event.kind is EventKind.PUBLISH and (event.app, event.name) == key:
+                went_live.set()
+
+        unsubscribe = self.bus.subscribe(on_event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(went_live.wait(), timeout_s)
+        finally:
+            unsubscribe()
+            self._maybe_idle(key)  # a player that comes cancels it (its play event)
+        stream = self.registry.get(app, name)
+        return stream if stream is not None and stream.is_live else None
+
     def finished(self, puller: Puller) -> None:
         """Forget ``puller`` (it stopped or yielded)."""
         if self.pullers.get(puller.key) is puller:

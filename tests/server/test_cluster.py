@@ -9,6 +9,7 @@ serve`` processes, ``kill -9``) is tests/interop/test_cluster.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -568,18 +569,32 @@ async def eventually_status(server: RTMPServer, check: Any) -> dict[str, Any]:
         await asyncio.sleep(0.05)
 
 
-async def test_junk_on_the_channel_is_ignored(
+async def test_junk_in_redis_is_ignored(
     start_node: NodeFactory, redis_server: RedisProcess, redis_client: aioredis.Redis
 ) -> None:
-    a = await start_node()
     b = await start_node()
     await asyncio.sleep(0.2)  # subscribed
-    for junk in ("", "null", "[1,2]", '{"event": "publish"}', '{"event": 1, "app": 2}', "\xff"):
+    junk_messages = [
+        "",
+        "null",
+        "[1,2]",
+        '{"event": "publish"}',
+        '{"event": 1, "app": 2}',
+        "\xff",
+        # Not node URLs: an edge must never pull from them.
+        '{"event": "publish", "app": "live", "name": "x", "node": "http://evil/"}',
+        '{"event": "publish", "app": "live", "name": "x", "node": "rtmp://h/app?x"}',
+    ]
+    for junk in junk_messages:
         await redis_client.publish("aiortmp:events", junk)
-    async with rtmp.connect(url(a, "live"), timeout=5) as pub_conn:
-        publisher = await pub_conn.publish("cam")
-        await start_publishing(publisher)
-        await eventually(lambda: cluster_of(b).directory.get(("live", "cam")) == cluster_of(a).node)
+    await redis_client.set(claim_key("live", "bogus"), "not a url", px=60_000)
+    # The listener is still there: a good message that only pub/sub carries arrives.
+    probe = {"event": "publish", "app": "live", "name": "probe", "node": "rtmp://127.0.0.1:9"}
+    await redis_client.publish("aiortmp:events", json.dumps(probe))
+    await eventually(lambda: ("live", "probe") in cluster_of(b).directory)
+    assert ("live", "x") not in cluster_of(b).directory
+    await asyncio.sleep(TTL_S / 2)  # a full read of the directory has happened
+    assert ("live", "bogus") not in cluster_of(b).directory
 
 
 async def test_stop_releases_claims_and_the_heartbeat(

@@ -84,6 +84,7 @@ __all__ = [
     "ClusterService",
     "NodeLoad",
     "check_pull_token",
+    "is_node_url",
     "pull_query",
     "sign_pull",
 ]
@@ -117,6 +118,15 @@ return 0
 """
 
 _REDIS_ERRORS = (RedisError, OSError)
+
+
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError if the running task is being cancelled: a Redis command
+    cancelled while its own read timeout expires may surface as a Redis error instead,
+    and the loops below would then go on forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -190,6 +200,27 @@ def check_pull_token(secret: str, request: Request, now_s: float) -> Decision | 
     if expires < now_s:
         return Decision(allowed=False, reason="cluster token expired")
     return Decision(allowed=True, final=True)
+
+
+def is_node_url(text: object) -> bool:
+    """Whether ``text`` looks like a ``node_url`` (``rtmp[s]://HOST[:PORT]``): what Redis
+    says is checked before an edge pulls from it.
+
+    Args:
+        text: a value read from Redis.
+
+    Returns:
+        True for an RTMP URL without path, query or credentials.
+    """
+    if not isinstance(text, str):
+        return False
+    scheme, sep, rest = text.partition("://")
+    return (
+        bool(sep)
+        and scheme in ("rtmp", "rtmps")
+        and bool(rest)
+        and not any(c in rest for c in "/?#@ ")
+    )
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -502,7 +533,10 @@ class ClusterService:
             self.pulls.locators.remove(self.locator)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.config.redis_timeout_s)
+            if pending:
+                logger.warning("cluster: %d tasks did not stop", len(pending))
         self._tasks = []
         if self._background:
             await asyncio.wait(self._background, timeout=self.config.redis_timeout_s)
@@ -591,6 +625,11 @@ class ClusterService:
         key = (app, name)
         if key in self.claims:
             return ALLOW  # ours already: the connection refuses a second local publisher
+        if not self.reachable:
+            # Availability first: serve it here; the keep-alive claims it when Redis
+            # answers (and logs a conflict if another node got it meanwhile).
+            self.claims[key] = _Claim(since_s=time.monotonic())
+            return ALLOW
         async with self._writes:
             if key in self.claims:
                 return ALLOW
@@ -600,12 +639,12 @@ class ClusterService:
                 )
             except _REDIS_ERRORS as exc:
                 self._unreachable(exc)
-                # Availability first: serve it here, claim it when Redis answers.
                 self.claims[key] = _Claim(since_s=time.monotonic())
                 return ALLOW
             self._reached()
         if owner != self.node:
-            self.directory[key] = str(owner)
+            if is_node_url(owner):
+                self.directory[key] = owner
             logger.info("cluster: publish %s/%s refused: published on %s", app, name, owner)
             return Decision(allowed=False, reason=f"{app}/{name} is published on another node")
         self.claims[key] = _Claim(since_s=time.monotonic(), confirmed=True)
@@ -641,7 +680,8 @@ class ClusterService:
                     owner,
                 )
             claim.conflict = owner
-            self.directory[key] = owner
+            if is_node_url(owner):
+                self.directory[key] = owner
 
     async def _release(self, key: StreamKey) -> None:
         async with self._writes:
@@ -743,10 +783,15 @@ class ClusterService:
                 await self._renew()
                 self._apply_directory(await self._read_directory())
             except _REDIS_ERRORS as exc:
+                _stop_if_cancelled()
                 self._unreachable(exc)
+            _stop_if_cancelled()
             self._wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the
+            # cancellation of stop() when the event is set at the same moment.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.ttl_s / 3)
+                async with asyncio.timeout(self.config.ttl_s / 3):
+                    await self._wake.wait()
 
     def load(self) -> NodeLoad:
         """This node's load now (what the heartbeat writes)."""
@@ -793,7 +838,7 @@ class ClusterService:
         directory: dict[StreamKey, str] = {}
         for redis_key, owner in (await self._scan("stream")).items():
             app, sep, name = redis_key[len(prefix) :].partition("/")
-            if sep:
+            if sep and is_node_url(owner):
                 directory[(urllib.parse.unquote(app), urllib.parse.unquote(name))] = owner
         return directory
 
@@ -858,13 +903,16 @@ class ClusterService:
                 self._apply_directory(await self._read_directory())
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    _stop_if_cancelled()
                     if message is not None and message.get("type") == "message":
                         self._on_message(message.get("data"))
             except _REDIS_ERRORS as exc:
+                _stop_if_cancelled()
                 self._unreachable(exc)
             finally:
                 with contextlib.suppress(*_REDIS_ERRORS):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+            _stop_if_cancelled()
             await asyncio.sleep(self.config.ttl_s / 3)
 
     def _on_message(self, data: object) -> None:
@@ -877,7 +925,7 @@ class ClusterService:
             logger.debug("cluster: ignoring message %r", data)
             return
         event, app, name, node = (str(v) for v in fields)
-        if node == self.node:
+        if node == self.node or not is_node_url(node):
             return
         key = (app, name)
         if event == "publish":

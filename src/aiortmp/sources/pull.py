@@ -441,8 +441,11 @@ class PullService:
 
         unsubscribe = self.bus.subscribe(on_event)
         try:
+            # asyncio.timeout, not wait_for: a viewer that leaves cancels this, and
+            # Python 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(went_live.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await went_live.wait()
         finally:
             unsubscribe()
             self._maybe_idle(key)  # a player that comes cancels it (its play event)

@@ -23,7 +23,11 @@ What is kept in Redis (``prefix`` is ``aiortmp`` unless configured)::
   ``NetStream.Publish.BadName``. A keep-alive task renews the node's claims every
   ``ttl_s / 3`` while their streams are live, and ``unpublish`` deletes the claim (only if
   it is still this node's). Any source but a pull claims: RTMP publishers through the
-  publish policy, other sources when their ``publish`` event comes.
+  publish policy, other sources when their ``publish`` event comes. This is the
+  single-instance lock of the Redis documentation ("Distributed Locks with Redis",
+  "Correct Implementation with a Single Instance": ``SET key value NX PX ttl``, and "remove
+  the key only if it exists and the value stored at the key is exactly the one I expect"),
+  with the node's URL as the value.
 - **The directory.** Every node mirrors the claims in memory: a full read every
   ``ttl_s / 3`` and the ``publish`` / ``unpublish`` messages in between.
   :class:`ClusterLocator` answers the pull service from that mirror, so a play of a

@@ -1226,7 +1226,13 @@ async def reconnecting(
                 backoff.reset()
         delay = backoff.next_delay()
         if error is not None:
-            logger.info("connecting to %s failed: %s; retrying in %.1f s", url, error, delay)
+            # Without the query string: it may carry keys or tokens.
+            logger.info(
+                "connecting to %s failed: %s; retrying in %.1f s",
+                url.partition("?")[0],
+                error,
+                delay,
+            )
             if on_error is not None:
                 on_error(error, delay)
         await asyncio.sleep(delay)

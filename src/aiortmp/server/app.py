@@ -35,6 +35,7 @@ __all__ = ["RTMPServer"]
 
 if TYPE_CHECKING:
     from .auth import ChannelKeyStore
+    from .cluster import ClusterService
     from .relay import RelayService
 
 logger = logging.getLogger("aiortmp.server")
@@ -73,6 +74,7 @@ class RTMPServer:
         access: the access policies (:attr:`policies` is a shortcut).
         recording: the recordings (``record_dir``, the API).
         relay: push/pull relays (set by the relay component).
+        cluster: the cluster directory, when ``[cluster] redis`` is set (server/cluster.py).
         channel_keys: livego-style channel keys (set by the auth component).
         connections: every open RTMP connection.
         stats: counters of finished things (``connections_total``, ``protocol_errors``,
@@ -108,6 +110,8 @@ class RTMPServer:
         self.relay: RelayService | None = None
         #: livego-style channel keys, set by the auth component (server/auth.py)
         self.channel_keys: ChannelKeyStore | None = None
+        #: the cluster component, when ``[cluster] redis`` is set (server/cluster.py)
+        self.cluster: ClusterService | None = None
         self.components: list[Component] = build_components(self)
 
     @property

@@ -39,6 +39,7 @@ __all__ = [
     "AppAuth",
     "AuthConfig",
     "AuthRule",
+    "ClusterConfig",
     "ConfigError",
     "ExecHookConfig",
     "HLSConfig",
@@ -417,6 +418,59 @@ class HooksConfig(_Model):
     exec: list[ExecHookConfig] = Field(default_factory=list)
 
 
+def _check_node_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("rtmp", "rtmps") or not rest:
+        raise ValueError(f"not an rtmp:// or rtmps:// URL: {value!r}")
+    if "/" in rest or "?" in rest or "#" in rest or "@" in rest:
+        raise ValueError(f"node_url is rtmp[s]://HOST[:PORT], without a path: {value!r}")
+    return value
+
+
+class ClusterConfig(_Model):
+    """``[cluster]``: origins and edges sharing a stream directory in Redis (docs/cluster.md).
+
+    A publish claims its name in Redis for the whole cluster; a play of a name that is not
+    live here pulls it from the node that claimed it, with a token signed with ``secret``.
+    Without ``redis`` the server is on its own.
+    """
+
+    redis: str | None = Field(
+        None, description="redis://[:PASSWORD@]HOST[:PORT]/DB (rediss:// with TLS); None: off"
+    )
+    node_url: str | None = Field(
+        None,
+        description="rtmp[s]://HOST[:PORT] other nodes pull from (default: the first listen "
+        "address, unless it is a wildcard)",
+    )
+    ttl_s: float = Field(10.0, ge=1.0, description="a claim expires this long after its node died")
+    secret: SecretStr | None = Field(None, description="signs node-to-node pulls (same everywhere)")
+    idle_timeout_s: float = Field(10.0, ge=0, description="an edge pull stops this long idle")
+    token_lifetime_s: float = Field(
+        300.0, ge=10, description="a pull token's validity (seconds; allows for clock skew)"
+    )
+    redis_timeout_s: float = Field(2.0, gt=0, description="per Redis command")
+    prefix: str = Field("aiortmp", min_length=1, description="Redis key prefix of this cluster")
+
+    _check_node = field_validator("node_url")(_check_node_url)
+
+    @field_validator("redis")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"(rediss?|unix)://", value):
+            raise ValueError(f"not a redis://, rediss:// or unix:// URL: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterConfig:
+        if self.redis is not None and (self.secret is None or not self.secret.get_secret_value()):
+            raise ValueError("cluster.redis needs cluster.secret (it signs node-to-node pulls)")
+        return self
+
+
 class ServerConfig(_Model):
     """Everything ``aiortmp serve`` can be told; defaults give RTMP on 0.0.0.0:1935."""
 
@@ -441,6 +495,7 @@ class ServerConfig(_Model):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     hls: HLSConfig = Field(default_factory=HLSConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("listen")
     @classmethod

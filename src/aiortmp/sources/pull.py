@@ -56,6 +56,11 @@ _UPSTREAM_END = frozenset(
 )
 
 
+def _no_query(url: str) -> str:
+    """``url`` for logs: its query string may carry keys or tokens (cluster pulls)."""
+    return url.partition("?")[0]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Upstream:
     """Where to pull a stream from.
@@ -208,7 +213,11 @@ class Puller:
                 except (ClientError, OSError, RTMPError, TimeoutError) as exc:
                     self.last_error = error_text(exc)
                     logger.warning(
-                        "pull %s -> %s/%s: %s", upstream.url, self.app, self.name, self.last_error
+                        "pull %s -> %s/%s: %s",
+                        _no_query(upstream.url),
+                        self.app,
+                        self.name,
+                        self.last_error,
                     )
                 finally:
                     self.connected_since = None
@@ -225,7 +234,7 @@ class Puller:
             self.reconnects += 1
         self._connected_once = True
         self.state = RelayState.WAITING
-        logger.info("pull %s -> %s/%s: playing", self.url, self.app, self.name)
+        logger.info("pull %s -> %s/%s: playing", _no_query(self.url), self.app, self.name)
         async for item in player.events():
             if isinstance(item, MediaMessage):
                 stream = self.stream or self._start_stream()
@@ -260,7 +269,7 @@ class Puller:
             return None
         self.stream = stream
         self.state = RelayState.PULLING
-        logger.info("pull %s -> %s/%s: live", self.url, self.app, self.name)
+        logger.info("pull %s -> %s/%s: live", _no_query(self.url), self.app, self.name)
         return stream
 
     def _end_stream(self) -> None:

@@ -36,6 +36,7 @@ from aiohttp import web
 from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.server.access import ALLOW, Request
 
+from ..demand import ask_for_stream
 from .output import FMP4, TS, HLSOutput, Variant
 
 if TYPE_CHECKING:
@@ -163,12 +164,18 @@ class HLSHandlers:
         name = decision.name or name
         output = service.output(app, name)
         if output is None:
-            # Not live here: a pull may bring it (another server, worker or node).
-            service.wanted(app, name, host)
-            if service.registry.is_coming(app, name):
-                output = await service.wait_live(app, name, service.config.start_timeout_s)
+            # Not live here: a pull may bring it (a rule, a worker, the cluster).
+            stream = await ask_for_stream(
+                service.registry,
+                service.bus,
+                app,
+                name,
+                remote=host,
+                protocol="hls",
+                timeout_s=service.config.start_timeout_s,
+            )
+            output = service.output(app, name) if stream is not None else None
             if output is None:
-                service.unwanted(app, name)
                 raise web.HTTPNotFound(text=f"{app}/{name} is not live")
         output.touch(fmt, loop_time)
         service.touch((app, name), client, loop_time)

@@ -79,7 +79,6 @@ class HLSService:
         self.outputs: dict[StreamKey, HLSOutput] = {}
         self.writers: dict[StreamKey, DirectoryWriter] = {}
         self._viewers: dict[StreamKey, dict[str, float]] = {}
-        self._wanted: dict[StreamKey, float] = {}  # streams asked for while not live here
         self._auth: dict[tuple[str, str, str, str], tuple[float, Decision]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -229,31 +228,9 @@ class HLSService:
             if expires < now:
                 del self._auth[auth_key]
 
-    # -- streams that are not live here -------------------------------------------------
-
-    def wanted(self, app: str, name: str, remote: str) -> None:
-        """An HLS request for a stream that is not live here: announce a ``play`` (not
-        live), as an RTMP player does, so a pull (``[[relay.pull]]``, a worker or cluster
-        locator) can start it. At most once a second per stream."""
-        now = asyncio.get_running_loop().time()
-        if now - self._wanted.get((app, name), -1.0) < 1.0:
-            return
-        self._wanted[(app, name)] = now
-        self.bus.emit(
-            ServerEvent(
-                kind=EventKind.PLAY,
-                session_id=0,
-                remote=remote,
-                app=app,
-                name=name,
-                details={"live": False, "protocol": "hls"},
-            )
-        )
-
     def unwanted(self, app: str, name: str) -> None:
-        """HLS no longer asks for the stream (its output idled, or it never came): a
-        ``stop``, so an on-demand pull can idle too."""
-        self._wanted.pop((app, name), None)
+        """HLS no longer asks for the stream (its output idled): a ``stop``, so an
+        on-demand pull can idle too."""
         self.bus.emit(
             ServerEvent(
                 kind=EventKind.STOP,
@@ -264,15 +241,6 @@ class HLSService:
                 details={"protocol": "hls"},
             )
         )
-
-    async def wait_live(self, app: str, name: str, timeout_s: float) -> HLSOutput | None:
-        """The stream's output once it is live here, within ``timeout_s`` (a pull may be
-        starting it); None if it did not come."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while (output := self.output(app, name)) is None and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        return output
 
     # -- viewers -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ An aiohttp application on the server's own event loop, started as a component (s
     GET  /{app}/{name}/index.m3u8          HLS / LL-HLS (``/{app}/{name}.m3u8`` alias; see
                                            :mod:`aiortmp.outputs.hls.handlers`)
     GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
+    GET  /api/cluster
     ...                                    (see :mod:`aiortmp.server.http.api`)
 
 Playback and the dashboard's files are public; ``/api``, ``/control`` and ``/metrics`` are

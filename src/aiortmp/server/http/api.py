@@ -22,6 +22,9 @@ Relays (``server.relay``):
     ``DELETE /api/relays/{id}``.
 Server:
     ``GET /api/server``: version, uptime, counters, addresses.
+Cluster (``server.cluster``, docs/cluster.md):
+    ``GET /api/cluster``: the streams of every node with their origin, and each node's
+    load (connections, players, bitrates, heartbeat age); 404 outside a cluster.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChannelKeys",
+    "ClusterStatus",
     "RelayControl",
     "session_views",
     "setup_api",
@@ -554,6 +558,25 @@ async def remove_relay(request: web.Request) -> web.Response:
     return _json({"removed": relay_id})
 
 
+# -- handlers: cluster --------------------------------------------------------------------
+
+
+class ClusterStatus(Protocol):
+    """``server.cluster``: the cluster directory."""
+
+    async def status(self) -> dict[str, Any]:
+        """Streams with their origin node, and the nodes' load."""
+        ...
+
+
+async def get_cluster(request: web.Request) -> web.Response:
+    """``GET /api/cluster``: see :meth:`aiortmp.server.cluster.ClusterService.status`."""
+    cluster = getattr(_service(request).server, "cluster", None)
+    if cluster is None:
+        return _error(404, "this server is not in a cluster ([cluster] redis is not set)")
+    return _json(_json_safe(await cast(ClusterStatus, cluster).status()))
+
+
 def setup_api(app: web.Application) -> None:
     """Add the ``/api`` and ``/control`` routes to ``app`` (all ``Access.CONTROL``)."""
     r = app.router
@@ -576,3 +599,4 @@ def setup_api(app: web.Application) -> None:
     r.add_get("/api/relays", list_relays)
     r.add_post("/api/relays", add_relay)
     r.add_delete("/api/relays/{id}", remove_relay)
+    r.add_get("/api/cluster", get_cluster)

@@ -224,7 +224,8 @@ async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamRe
         service: the HTTP service (bind it with ``functools.partial`` for the route).
         request: the request.
 
-    Answers 403 if an access policy denies the play, 404 if the stream is not live.
+    Answers 403 if an access policy denies the play, 404 if the stream is not live (here,
+    or where a pull locator finds it within ``relay.timeout_s``).
     """
     server = service.server
     app = request.match_info["app"]
@@ -269,6 +270,9 @@ async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamRe
         )
         raise web.HTTPServiceUnavailable(text="too many connections")
     stream = server.registry.get(app, name)
+    if (stream is None or not stream.is_live) and server.relay is not None:
+        # Live elsewhere (another worker, a pull rule): start the pull and wait for it.
+        stream = await server.relay.pulls.wait_live(app, name, server.config.relay.timeout_s)
     if stream is None or not stream.is_live:
         raise web.HTTPNotFound(text=f"{app}/{name} is not live")
 

@@ -47,7 +47,7 @@ from .access import ALLOW, AccessControl, Decision, Request
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id"]
+__all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id", "number_sessions_from"]
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -57,6 +57,13 @@ _session_ids = itertools.count(1)
 def next_session_id() -> int:
     """A new server-wide session id (RTMP connections, HTTP viewers and pulls share them)."""
     return next(_session_ids)
+
+
+def number_sessions_from(first: int) -> None:
+    """Number new sessions from ``first`` on: a worker process puts its number in the high
+    bits, so session ids are unique across the workers of a server."""
+    global _session_ids
+    _session_ids = itertools.count(first)
 
 
 class ConnectionHost(Protocol):

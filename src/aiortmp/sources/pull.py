@@ -61,14 +61,21 @@ class Upstream:
     """Where to pull a stream from.
 
     Attributes:
-        url: ``rtmp[s]://host[:port]/app/name[?query]``.
+        url: ``rtmp[s]://host[:port]/app/name[?query]`` (``rtmp+unix://`` for a worker).
         idle_timeout_s: stop pulling this long after the last player left (seconds).
         static: pull all the time, players or not.
+        kind: the puller's :attr:`Source.kind`: ``"pull"``, or ``"link"`` for a copy of a
+            stream another worker owns (not announced again, and not taken over by a
+            local publisher: the name's owner decides).
+        batched: coalesce reads as the stream settings say; False delivers each read at
+            once (a link: its owner batched already, a second delay only adds latency).
     """
 
     url: str
     idle_timeout_s: float = 10.0
     static: bool = False
+    kind: str = "pull"
+    batched: bool = True
 
 
 class Locator(Protocol):
@@ -131,6 +138,7 @@ class Puller:
         self.upstream = upstream
         self.url = upstream.url
         self.static = upstream.static
+        self.kind = upstream.kind
         self.session_id = session_id
         self.remote = parse_url(upstream.url).tc_url
         config = service.config
@@ -172,6 +180,7 @@ class Puller:
                     break
                 self.upstream = upstream
                 self.url = upstream.url
+                self.kind = upstream.kind
                 self.remote = parse_url(upstream.url).tc_url
         finally:
             self.state = RelayState.STOPPED
@@ -239,7 +248,11 @@ class Puller:
                 else:
                     stream.ingest_data(item.type_id, item.timestamp_ms, item.payload)
                 if not player.pending:
-                    stream.commit()  # the end of what one socket read brought
+                    # The end of what one socket read brought.
+                    if self.upstream.batched:
+                        stream.commit()
+                    else:
+                        stream.flush()
                 # Live: media must keep coming; silence means a stalled upstream.
                 player.idle_timeout_s = self.timeout_s
             elif isinstance(item, StreamEOF) or (
@@ -276,6 +289,7 @@ class Puller:
             "name": self.name,
             "url": self.url,
             "static": self.static,
+            "kind": self.kind,
             "state": self.state.value,
             "players": stream.player_count if stream is not None else 0,
             "connected_since": self.connected_since,
@@ -297,7 +311,8 @@ class _YieldToPublisher:
 
         if request.action == "publish":
             puller = self.service.pullers.get((request.app, request.name))
-            if puller is not None:
+            # A link copies a name another worker owns: that worker's claim decides.
+            if puller is not None and puller.kind != "link":
                 logger.info("pull %s/%s: a local publisher takes over", request.app, request.name)
                 self.service.finished(puller)
                 puller.stop()
@@ -403,6 +418,36 @@ class PullService:
         stream = self.registry.get(app, name)
         if stream is not None and not stream.is_live and stream.player_count:
             self._start(app, name)
+
+    async def wait_live(self, app: str, name: str, timeout_s: float) -> Stream | None:
+        """For a player that needs the stream live at once (HTTP-FLV answers 404
+        otherwise): pull it if a locator knows it, and wait until it is live.
+
+        Args:
+            app / name: the stream.
+            timeout_s: how long to wait (seconds).
+
+        Returns:
+            The live stream, or None (no locator knows it, or it did not start in time).
+        """
+        stream = self.registry.get(app, name)
+        if stream is not None and stream.is_live:
+            return stream
+        if (app, name) not in self.pullers and self.locate(app, name) is None:
+            return None
+        self._start(app, name)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            while loop.time() < deadline:
+                await asyncio.sleep(0.02)
+                stream = self.registry.get(app, name)
+                if stream is not None and stream.is_live:
+                    return stream
+            return None
+        finally:
+            # Nobody may come: the pull stops when idle, as after a player's stop.
+            self._maybe_idle((app, name))
 
     def finished(self, puller: Puller) -> None:
         """Forget ``puller`` (it stopped or yielded)."""

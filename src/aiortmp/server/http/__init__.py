@@ -23,7 +23,7 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -58,6 +58,8 @@ class HTTPService:
         viewers: session id → open HTTP-FLV / WebSocket-FLV viewer.
         sampler: publish times and outgoing bitrates of the streams.
         metrics_registry: the prometheus-client registry of this server.
+        middlewares: aiohttp middlewares run after the control guard (a worker process
+            adds the one that answers for every worker, see :mod:`..workers`).
     """
 
     def __init__(self, server: RTMPServer) -> None:
@@ -66,12 +68,13 @@ class HTTPService:
         self.sampler = StreamSampler(server)
         self.metrics_registry = make_registry(self)
         self.started_monotonic = time.monotonic()
+        self.middlewares: list[Any] = []
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
         config = self.server.config.http
-        app = web.Application(middlewares=[control_guard])
+        app = web.Application(middlewares=[control_guard, *self.middlewares])
         app[SERVICE_KEY] = self
         setup_api(app)
         if config.metrics:
@@ -117,13 +120,25 @@ class HTTPService:
         )
         await runner.setup()
         self._runner = runner
+        sockets = self.server.listen_sockets or {}
         for item in self.server.config.http.listen:
-            host, port = parse_host_port(item, 8080)
-            site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+            sock = sockets.get(("http", item))
+            site: web.BaseSite
+            if sock is not None:
+                site = web.SockSite(runner, sock, backlog=1024)
+            else:
+                host, port = parse_host_port(item, 8080)
+                site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
             await site.start()
         self.sampler.start()
         for host, port in self.addresses:
             logger.info("listening for HTTP on %s:%d", host, port)
+
+    async def stop_accepting(self) -> None:
+        """Close the listeners; open viewers go on (a draining worker)."""
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
 
     async def stop(self) -> None:
         """End every viewer, close the listeners, stop sampling."""

@@ -21,7 +21,6 @@ import pytest
 import aiortmp.client as rtmp
 from aiortmp.errors import ConfigError
 from aiortmp.protocol.commands import NetStatusCode
-from aiortmp.protocol.control import StreamBegin, StreamEOF
 from aiortmp.protocol.events import StatusReceived
 from aiortmp.server.config import ServerConfig, load_config
 from aiortmp.server.http.aggregate import merge_metrics, merge_server, merge_streams
@@ -210,7 +209,7 @@ def test_merged_metrics_sum_each_sample_once() -> None:
 
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkersProcess]:
-    with run_workers(tmp_path_factory.mktemp("workers")) as server:
+    with run_workers(tmp_path_factory.mktemp("workers"), "--drain-timeout", "3") as server:
         yield server
 
 
@@ -431,4 +430,94 @@ def test_the_supervisor_restarts_a_worker_that_dies(workers: WorkersProcess) -> 
     log = workers.log()
     assert f"worker {victim['number']} (pid {victim['pid']}) exited with signal 9" in log
     assert "restarting slot" in log
-    _ = StreamBegin, StreamEOF  # the events a player sees are covered above
+
+
+async def test_the_players_of_a_dead_owner_are_told_and_wait_for_a_republish(
+    workers: WorkersProcess,
+) -> None:
+    import os
+    import signal
+
+    first = workers.ready_workers()[0]
+    second = _other(workers, first["number"])
+    pub_conn = await connect_on(workers, first["number"])
+    play_conn = await connect_on(workers, second)
+    try:
+        publisher = await _publish(pub_conn, "orphan")
+        player = await play_conn.play("orphan", stop_on_unpublish=False)
+        await _feed(publisher, 0, 3)
+        await _next_event(player, rtmp.MediaMessage)
+        os.kill(first["pid"], signal.SIGKILL)
+        await _status(player, NetStatusCode.PLAY_UNPUBLISH_NOTIFY)
+        # The player stays; a republish on its worker (the name was released) reaches it.
+        await workers_wait(workers, lambda: not workers.api("/api/streams")["streams"])
+        again = await _publish(play_conn, "orphan")
+        await _status(player, NetStatusCode.PLAY_PUBLISH_NOTIFY)
+        await again.close()
+    finally:
+        await pub_conn.close()
+        await play_conn.close()
+    await workers_wait(workers, lambda: len(workers.ready_workers()) == 2, 15)
+
+
+async def test_sigusr2_moves_publishers_that_follow_and_drains_the_rest(
+    workers: WorkersProcess,
+) -> None:
+    import signal
+
+    old = {w["number"] for w in workers.ready_workers()}
+    mover_conn = await rtmp.connect(workers.url("live"), timeout=10)
+    stayer_conn = await rtmp.connect(workers.url("live"), timeout=10, follow_reconnect=False)
+    play_conn: rtmp.Connection | None = None
+    try:
+        mover = await _publish(mover_conn, "mover")
+        stayer = await _publish(stayer_conn, "stayer")
+        await _feed(mover, 0, 3)  # frame 0 is a keyframe (a GOP is 25 frames)
+        await _feed(stayer, 0, 3)
+        workers.proc.send_signal(signal.SIGUSR2)
+        await asyncio.wait_for(_until(lambda: mover_conn.reconnect_request is not None), 20)
+        # New connections go to the new generation; its player links to the old owners.
+        play_conn = await rtmp.connect(workers.url("live"), timeout=10)
+        moving = await play_conn.play("mover", stop_on_unpublish=False)
+        staying = await play_conn.play("stayer", stop_on_unpublish=False)
+        await _feed(mover, 3, 5)  # no keyframe yet: the mover stays where it is
+        await _feed(stayer, 3, 5)
+        assert mover.moves == 0
+        seen = await _frames(moving, 3)
+        # The next keyframe goes to the new generation; the new player's link follows.
+        await _feed(mover, 25, 10)
+        assert mover.moves == 1 and _owner(workers, "mover") not in old
+        seen += await _frames(moving, 8)
+        assert video_frame(25, 300) in seen
+        assert not [s for s in moving.statuses if s.code == NetStatusCode.PLAY_UNPUBLISH_NOTIFY]
+        # The publisher that does not follow stays with the old generation until its
+        # drain deadline (3 s), then its stream ends.
+        assert _owner(workers, "stayer") in old
+        await _feed(stayer, 8, 3)
+        await _status(staying, NetStatusCode.PLAY_UNPUBLISH_NOTIFY, 15)
+        await workers_wait(workers, lambda: not old & {w["number"] for w in workers.workers()}, 15)
+        assert mover_conn.closed  # the publisher left it for the new connection
+        assert not mover.connection.closed
+    finally:
+        for conn in (mover_conn, stayer_conn, play_conn):
+            if conn is not None:
+                await conn.close()
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.02)
+
+
+async def _frames(player: rtmp.Player, count: int) -> list[bytes]:
+    frames: list[bytes] = []
+
+    async def run() -> None:
+        async for message in player:
+            if message.type_id == 9 and message.payload != AVC_SEQUENCE_HEADER:
+                frames.append(message.payload)
+                if len(frames) >= count:
+                    return
+
+    await asyncio.wait_for(run(), 10)
+    return frames

@@ -297,9 +297,9 @@ class WorkerComponent:
             return Decision(allowed=False, reason="the stream directory does not answer")
         if not answer.get("ok"):
             return Decision(allowed=False, reason=f"{app}/{name} is already being published")
+        # A link here that copied the name from its previous owner is taken over by the
+        # publisher when it is accepted (connection.py), without a gap for its players.
         self.owners[key] = self.number
-        # A link here copied the name from its previous owner: the publisher takes over.
-        self._drop_links(key)
         loop = asyncio.get_running_loop()
         self._claimed_at[key] = loop.time()
         loop.call_later(CLAIM_CHECK_S, self._check_claim, key)
@@ -318,16 +318,6 @@ class WorkerComponent:
         if self.owners.get(key) == self.number:
             del self.owners[key]
             self.channel.send({"op": "release", "app": key[0], "name": key[1]})
-
-    def _drop_links(self, key: StreamKey) -> None:
-        pulls = self.pulls
-        puller = pulls.pullers.get(key) if pulls is not None else None
-        if pulls is not None and puller is not None and puller.kind == LINK:
-            pulls.finished(puller)
-            puller.stop("the name moved")
-        link = self._handovers.get(key)
-        if link is not None:
-            link.stop("the name moved")
 
     def _on_event(self, event: ServerEvent) -> None:
         if event.kind is EventKind.UNPUBLISH:

@@ -93,6 +93,27 @@ def worst_gap(times: list[float]) -> float:
     return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
+_STATS_RE = re.compile(r"frame=\s*(\d+).*?elapsed=(\d+):(\d+):([\d.]+)")
+
+
+def ffmpeg_stall_s(stderr: str) -> float:
+    """The longest wall-clock time FFmpeg decoded no frame, from its stats lines
+    (``-stats_period 0.2``: one line at least every 0.2 s while frames come)."""
+    points = [
+        (int(h) * 3600 + int(m) * 60 + float(s), int(frame))
+        for frame, h, m, s in _STATS_RE.findall(stderr.replace("\r", "\n"))
+    ]
+    stall = 0.0
+    since: float | None = None
+    last_frame = 0
+    for elapsed, frame in points:
+        if frame > last_frame:
+            if since is not None and last_frame:
+                stall = max(stall, elapsed - since)
+            since, last_frame = elapsed, frame
+    return stall
+
+
 def owner_of(server: WorkersProcess, name: str) -> int:
     stream = server.api(f"/api/streams/live/{name}")
     return int(stream["publisher"]["session_id"]) >> 32
@@ -254,7 +275,9 @@ def test_sigusr2_moves_the_publisher_and_players_see_no_gap(
     try:
         workers.wait(lambda: live(workers, "mv"), 10, "the stream live")
         old = {w["number"] for w in workers.ready_workers()}
-        players = [popen(ffmpeg_play_args(url, "-t", "9")) for _ in range(3)]
+        players = [
+            popen(ffmpeg_play_args(url, "-t", "9", "-stats_period", "0.2")) for _ in range(3)
+        ]
         watchers = [watcher(url, 9) for _ in range(3)]
         for proc in watchers:
             read_port(proc)
@@ -275,6 +298,7 @@ def test_sigusr2_moves_the_publisher_and_players_see_no_gap(
             assert proc.returncode == 0, err[-2000:]
             assert decoded_frames(err) >= 8 * FPS, err[-2000:]
             assert not re.search(r"error|invalid|corrupt", err, re.I), err[-2000:]
+            assert ffmpeg_stall_s(err) < MAX_GAP_S, err[-2000:]
         # The old generation leaves once its players did.
         workers.wait(
             lambda: not old & {w["number"] for w in workers.workers()}, 15, "old generation gone"

@@ -521,3 +521,31 @@ async def _frames(player: rtmp.Player, count: int) -> list[bytes]:
 
     await asyncio.wait_for(run(), 10)
     return frames
+
+
+def test_a_busy_port_stops_the_supervisor_before_any_worker_starts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aiortmp.cli",
+                "serve",
+                "--workers",
+                "2",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--no-http",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr and "worker 1 started" not in done.stderr

@@ -237,6 +237,8 @@ class WorkerProcess:
         slot: which listening sockets it accepts on.
         generation: 1, then one more per SIGUSR2.
         state: ``starting``, ``ready``, ``draining`` or ``gone``.
+        restart: started to replace a worker that died (restarted again if it dies
+            before it is ready; a new generation's workers are not: it is given up).
     """
 
     number: int
@@ -246,6 +248,7 @@ class WorkerProcess:
     channel: Channel
     link_path: Path
     state: str = "starting"
+    restart: bool = False
     started_s: float = dataclasses.field(default_factory=time.monotonic)
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
@@ -406,6 +409,12 @@ class Supervisor:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, action)
         logger.info("supervisor %d: starting %d workers", os.getpid(), self.count)
+        try:
+            first = [await self._spawn(slot, self.generation) for slot in range(self.count)]
+        except OSError as exc:
+            logger.error("cannot start a worker: %s", exc)
+            await self._shutdown()
+            return 1
         auth = self.config.auth
         if auth.channel_keys_file is None and any(
             rule.publish is not None and rule.publish.channel_keys for rule in auth.apps.values()
@@ -414,7 +423,6 @@ class Supervisor:
                 "channel keys are kept per worker without auth.channel_keys_file: set one so "
                 "that every worker knows the keys created through the API"
             )
-        first = [await self._spawn(slot, self.generation) for slot in range(self.count)]
         if not await self._all_ready(first):
             logger.error("cannot start: a worker did not start (see its log lines above)")
             await self._shutdown()
@@ -560,9 +568,10 @@ class Supervisor:
             logger.info("worker %d (pid %d) exited with %s", worker.number, worker.pid, how)
             return
         logger.error("worker %d (pid %d) exited with %s", worker.number, worker.pid, how)
-        if worker.generation != self.generation or not was_ready:
-            return  # an old generation is not restarted; a worker that never started, the
-            # generation that waits for it gives up on
+        if worker.generation != self.generation or not (was_ready or worker.restart):
+            # An old generation is not restarted; a new generation that does not start is
+            # given up by whoever waits for it (the first start, or SIGUSR2).
+            return
         # New connections must not queue for a dead process: close its sockets now.
         self.close_slot(worker.slot)
         failures = self._failures.get(worker.slot, 0)
@@ -578,7 +587,8 @@ class Supervisor:
     def _respawn(self, slot: int) -> None:
         async def spawn() -> None:
             try:
-                await self._spawn(slot, self.generation)
+                worker = await self._spawn(slot, self.generation)
+                worker.restart = True
             except OSError as exc:
                 logger.error("cannot restart slot %d: %s", slot, exc)
 

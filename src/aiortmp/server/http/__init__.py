@@ -23,9 +23,10 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aiortmp.outputs.http_flv import FLVViewer, handle_flv
 
@@ -68,7 +69,7 @@ class HTTPService:
         self.sampler = StreamSampler(server)
         self.metrics_registry = make_registry(self)
         self.started_monotonic = time.monotonic()
-        self.middlewares: list[Any] = []
+        self.middlewares: list[Middleware] = []
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:

@@ -221,7 +221,7 @@ def test_kill_9_of_the_worker_that_does_not_own_the_stream(workers: WorkersProce
         victim = next(w for w in workers.ready_workers() if w["number"] != owner)
         on = {owner: 0, victim["number"]: 0}
         while min(on.values()) < 2 and len(watchers) < 16:
-            proc = watcher(workers.url("live/k9"), 8)
+            proc = watcher(workers.url("live/k9"), 6.5)
             port = read_port(proc)
             number = workers.wait(lambda port=port: workers.worker_of_port(port), 5, "a session")
             watchers.append((proc, number))

@@ -65,8 +65,8 @@ class Upstream:
         idle_timeout_s: stop pulling this long after the last player left (seconds).
         static: pull all the time, players or not.
         kind: the puller's :attr:`Source.kind`: ``"pull"``, or ``"link"`` for a copy of a
-            stream another worker owns (not announced again, and not taken over by a
-            local publisher: the name's owner decides).
+            stream another worker owns (not announced again; a local publisher takes it
+            over only once the name is this worker's, see ``server/worker.py``).
         batched: coalesce reads as the stream settings say; False delivers each read at
             once (a link: its owner batched already, a second delay only adds latency).
     """

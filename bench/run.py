@@ -20,6 +20,8 @@ processes pinned to core 1 (:mod:`bench.loadgen`):
   the publishers start: did every frame arrive;
 - hls: LL-HLS latency and the HLS output's CPU cost beside RTMP delivery (:mod:`bench.hls`;
   ``--hls-only`` runs it alone, ``--no-hls`` skips it).
+- workers (aiortmp only, :mod:`bench.workers`): one publisher, N players at the 2.66 Mbit/s
+  and at a ~232 kbit/s stream, ``aiortmp serve`` vs ``--workers 2``.
 
 The results go to ``bench/results/<time>.json``; ``docs/benchmarks.md`` is rewritten from
 them (not for ``--quick`` unless ``--docs``).
@@ -45,7 +47,7 @@ from typing import Any
 
 from aiortmp.server.config import ServerConfig
 
-from . import hls
+from . import hls, workers
 from .media import CACHE_DIR, ensure_media, load_media
 from .profile import perf_split, pyspy_record
 from .report import write_report
@@ -115,6 +117,8 @@ class Options:
     hls_streams: int = 4
     hls_viewers: int = 100
     notes: list[str] = field(default_factory=list)
+    workers_players: list[int] = field(default_factory=list)
+    workers_low_players: list[int] = field(default_factory=list)
 
 
 class LoadProcess:
@@ -720,6 +724,16 @@ async def run(opts: Options) -> dict[str, Any]:
         )
         _log(hls.summary(result))
         results.append(result)
+    if (opts.workers_players or opts.workers_low_players) and "aiortmp" in opts.servers:
+        await wait_quiet(opts.quiet_wait_s)
+        doc["workers"] = await workers.run_cases(
+            players={"hd": opts.workers_players, "low": opts.workers_low_players},
+            warmup_s=opts.warmup_s,
+            window_s=opts.window_s,
+            rate=opts.rate,
+            nice=opts.nice,
+            log=_log,
+        )
     doc["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
     return doc
 
@@ -804,6 +818,16 @@ def parse_args(argv: list[str] | None) -> Options:
         help="only rewrite docs/benchmarks.md from a results file",
     )
     parser.add_argument(
+        "--workers-players",
+        metavar="N,...",
+        help="workers case, 2.66 Mbit/s stream (default 500; quick 50; none: skip)",
+    )
+    parser.add_argument(
+        "--workers-low-players",
+        metavar="N,...",
+        help="workers case, 232 kbit/s stream (default 2000; quick 200; none: skip)",
+    )
+    parser.add_argument(
         "--aiortmp-settings",
         default="",
         metavar="TOML",
@@ -845,7 +869,15 @@ def parse_args(argv: list[str] | None) -> Options:
         quick=quick,
         render=args.render,
         append=args.append,
+        workers_players=_counts(args.workers_players, "50" if quick else "500"),
+        workers_low_players=_counts(args.workers_low_players, "200" if quick else "2000"),
     )
+
+
+def _counts(value: str | None, default: str) -> list[int]:
+    """``"100,500"`` → ``[100, 500]``; ``"none"`` → ``[]``."""
+    text = default if value is None else value
+    return [] if text == "none" else [int(n) for n in text.split(",") if n.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -881,6 +913,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.docs:
         write_report(doc, DOCS)
         hls.append_report(doc, DOCS)
+        workers.append_report(doc, DOCS)
         _log(f"report: {DOCS}")
     return 0
 

@@ -4,6 +4,9 @@ Every kind of source — an RTMP publisher, a pull, a VOD file, a worker or orig
 attaches to a :class:`~aiortmp.hub.stream.Stream` the same way, and the registry turns
 that into one ``publish`` / ``unpublish`` :class:`~aiortmp.hub.bus.ServerEvent` on the bus.
 Recording, hooks, pushes and the API subscribe to those, so they treat every source alike.
+
+A worker link (kind ``"link"``) is the exception: it copies a stream that its owner worker
+announces, records, pushes and hooks; announcing the copy again would do all that twice.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from collections.abc import Iterator
 from .bus import EventBus, EventKind, ServerEvent
 from .stream import Scheduler, Source, Stream, StreamKey, StreamSettings
 
-__all__ = ["Registry"]
+__all__ = ["LINK", "Registry"]
+
+#: The :attr:`Source.kind` of a copy of a stream announced elsewhere (a worker link).
+LINK = "link"
 
 
 class Registry:
@@ -84,7 +90,7 @@ class Registry:
     def stream_started(self, stream: Stream) -> None:
         """Announce ``publish`` for a stream's new source."""
         source = stream.source
-        if source is None:
+        if source is None or source.kind == LINK:
             return
         self.bus.emit(
             ServerEvent(
@@ -99,6 +105,9 @@ class Registry:
 
     def stream_stopped(self, stream: Stream, source: Source) -> None:
         """Announce ``unpublish``, then forget the stream if nothing else holds it."""
+        if source.kind == LINK:
+            self.release(stream)
+            return
         self.bus.emit(
             ServerEvent(
                 kind=EventKind.UNPUBLISH,

@@ -168,6 +168,8 @@ class Stream:
 
     Attributes:
         source: the attached :class:`Source`, or None.
+        successor: a source that takes over when :attr:`source` detaches, or None (see
+            :meth:`detach`).
         cache: the :class:`StartupCache`.
         timeline: the :class:`Timeline`.
         info: codec information per track (:class:`StreamInfo`).
@@ -194,6 +196,7 @@ class Stream:
         self.scheduler = scheduler
         self.listener = listener
         self.source: Source | None = None
+        self.successor: Source | None = None
         self.cache = StartupCache(
             gop=settings.gop_cache,
             gop_max_bytes=settings.gop_cache_max_bytes,
@@ -329,11 +332,28 @@ class Stream:
     def detach(self, source: Source) -> None:
         """``source`` left: deliver what is held, tell the outputs, drop the caches.
 
+        With a :attr:`successor` set, the successor becomes the source instead and the
+        players never notice: a publisher that moved (E-RTMP v2 ReconnectRequest: the
+        old worker's stream goes on from a link to the new one). The timeline continues,
+        the caches are kept until the successor's packets replace them; queued outputs
+        (recorders, pushes) end with the source that left, as its ``unpublish`` says.
+
         No-op if ``source`` is not the stream's source (it was replaced already).
         """
         if self.source is not source:
             return
         self.flush()
+        successor = self.successor
+        if successor is not None:
+            self.successor = None
+            self.source = successor
+            self.timeline.new_source()
+            for output in tuple(self._queued):
+                output.on_live(False)
+            if self.listener is not None:
+                self.listener.stream_stopped(self, source)
+                self.listener.stream_started(self)
+            return
         self.source = None
         for output in self._all_outputs():
             output.on_live(False)

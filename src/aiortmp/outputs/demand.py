@@ -18,6 +18,9 @@ from aiortmp.hub.stream import Stream
 
 __all__ = ["ask_for_stream"]
 
+#: How often a viewer looks whether the stream it waits for went live (seconds).
+_POLL_S = 0.02
+
 
 async def ask_for_stream(
     registry: Registry,
@@ -57,25 +60,15 @@ async def ask_for_stream(
     )
     if not registry.is_coming(app, name):
         return None
-    went_live = asyncio.Event()
-
-    def on_event(event: ServerEvent) -> None:
-        if event.kind is EventKind.PUBLISH and event.app == app and event.name == name:
-            went_live.set()
-
-    unsubscribe = bus.subscribe(on_event)
-    try:
+    # Polled, not awaited on an event: a worker link's stream goes live without a
+    # publish event (only the owner announces it).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline and registry.is_coming(app, name):
         stream = registry.get(app, name)
-        if stream is None or not stream.is_live:
-            # asyncio.timeout, not wait_for: a viewer that leaves cancels this, and
-            # Python 3.11's wait_for can swallow a cancellation.
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await went_live.wait()
-            except TimeoutError:
-                pass
-    finally:
-        unsubscribe()
+        if stream is not None and stream.is_live:
+            return stream
+        await asyncio.sleep(_POLL_S)
     stream = registry.get(app, name)
     if stream is None or not stream.is_live:
         # Nobody came: a stop, so an on-demand pull started for us can idle out.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -57,6 +58,7 @@ from .events import (
     PlayRequest,
     PublishRequest,
     ReceiveMediaChanged,
+    ReconnectRequested,
     StatusReceived,
     StreamClosed,
 )
@@ -70,12 +72,14 @@ __all__ = [
     "NetConnectionState",
     "NetStreamState",
     "ServerSession",
+    "resolve_tc_url",
     "split_query",
 ]
 
 logger = logging.getLogger("aiortmp.protocol")
 
 _MEDIA_TYPES = (MessageType.AUDIO, MessageType.VIDEO)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _DATA_TYPES = (MessageType.DATA_AMF0, MessageType.DATA_AMF3)
 _COMMAND_TYPES = (MessageType.COMMAND_AMF0, MessageType.COMMAND_AMF3)
 
@@ -84,6 +88,39 @@ def split_query(value: str) -> tuple[str, str]:
     """Split ``"name?a=b"`` into ``("name", "a=b")``; no ``?`` gives ``(value, "")``."""
     name, _, query = value.partition("?")
     return name, query
+
+
+def resolve_tc_url(base: str, reference: str) -> str:
+    """Resolve the ``tcUrl`` of a ReconnectRequest against the current connection's.
+
+    E-RTMP v2, "Reconnect Request": "Absolute or relative URI reference of the server to
+    which to reconnect ... A relative URI reference should be resolved relative to the
+    tcUrl for the current connection" (examples: ``rtmp://foo.mydomain.com:1935/app``,
+    ``//192.0.2.0/app``, ``/app``). ``urllib.parse.urljoin`` does not resolve ``rtmp:``
+    URLs (the scheme is not in its table), hence this RFC 3986 §5.2 subset.
+
+    Args:
+        base: the tcUrl of the current connection (``rtmp://host[:port]/app``).
+        reference: the ``tcUrl`` property of the info object ("" or absent: ``base``).
+
+    Returns:
+        The absolute tcUrl to connect to.
+    """
+    if not reference:
+        return base
+    if _SCHEME.match(reference):
+        return reference  # absolute: scheme://authority/path
+    scheme, sep, rest = base.partition("://")
+    if not sep:
+        return reference  # no usable base
+    if reference.startswith("//"):
+        return f"{scheme}:{reference}"
+    authority, _, path = rest.partition("/")
+    if reference.startswith("/"):
+        return f"{scheme}://{authority}{reference}"
+    # A relative path replaces the last segment of the base path (RFC 3986 §5.2.3).
+    directory = path.rpartition("/")[0]
+    return f"{scheme}://{authority}/{directory + '/' if directory else ''}{reference}"
 
 
 class FourCcInfoMask(enum.IntFlag):
@@ -117,12 +154,13 @@ SERVER_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
     "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX | CapsExMask.TIMESTAMP_NANO_OFFSET),
 }
 
-#: What our client declares: it can receive and forward any codec.
+#: What our client declares: it can receive and forward any codec, and its publishers follow
+#: a ``NetConnection.Connect.ReconnectRequest`` (E-RTMP v2, "Reconnect Request").
 CLIENT_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
     "fourCcList": ["*"],
     "videoFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
     "audioFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
-    "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
+    "capsEx": float(CapsExMask.RECONNECT | CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
 }
 
 
@@ -591,6 +629,44 @@ class ServerSession(_SessionBase):
         self.state = NetConnectionState.CLOSED
         self._deferred.clear()
 
+    @property
+    def peer_caps_ex(self) -> CapsExMask:
+        """The ``capsEx`` flags the client announced in ``connect`` (E-RTMP v2, "Enhancing
+        NetConnection connect Command"); none before connect or when absent or invalid."""
+        value = self.connect_properties.get("capsEx", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return CapsExMask(0)
+        if not math.isfinite(value) or value < 0:
+            return CapsExMask(0)
+        return CapsExMask(int(value) & 0xFF)
+
+    def request_reconnect(self, *, tc_url: str | None = None, description: str = "") -> None:
+        """Ask the client to reconnect: NetConnection ``onStatus``
+        ``NetConnection.Connect.ReconnectRequest`` (E-RTMP v2, "Reconnect Request").
+
+        "Prior to the shutdown of the live streaming server ... it dispatches an onStatus
+        command to the client with a code of NetConnection.Connect.ReconnectRequest"; the
+        level "MUST be set to status", the transaction id is 0. Send it only to clients
+        whose ``capsEx`` has :attr:`CapsExMask.RECONNECT` (:attr:`peer_caps_ex`); "the
+        server managing the original connection ... SHOULD continue processing messages
+        from the client until the client disconnects".
+
+        Args:
+            tc_url: where to reconnect (absolute or relative to the client's tcUrl); None:
+                the client reconnects to the tcUrl it used.
+            description: human-readable reason.
+
+        Raises:
+            LocalProtocolError: the NetConnection is not connected.
+        """
+        if self.state is not NetConnectionState.CONNECTED:
+            raise LocalProtocolError("request_reconnect before connect was accepted")
+        extra: dict[str, Any] = {} if tc_url is None else {"tcUrl": tc_url}
+        info = status_object(
+            NetStatusCode.CONNECT_RECONNECT_REQUEST, description, level="status", **extra
+        )
+        self.send_command("onStatus", 0.0, None, info)
+
     def _on_simple_result(self, command: Command) -> None:
         if command.transaction_id:
             self.send_command("_result", command.transaction_id, None)
@@ -873,6 +949,7 @@ class ClientSession(_SessionBase):
         )
         self.chunk_size = chunk_size
         self.window_ack_size = window_ack_size
+        self.tc_url = ""
         self._next_tid = 1
         self._connect_tid = 0.0
 
@@ -905,6 +982,7 @@ class ClientSession(_SessionBase):
                 ``objectEncoding``, E-RTMP ``fourCcList``...).
         """
         self.connection.send_control(SetChunkSize(chunk_size=self.chunk_size))
+        self.tc_url = tc_url
         props: dict[str, Any] = {
             "app": app,
             "type": "nonprivate",
@@ -1026,6 +1104,24 @@ class ClientSession(_SessionBase):
             )
         elif name in ("onStatus", "onFCPublish", "onFCUnpublish", "onFCSubscribe"):
             info = next((a for a in command.arguments if isinstance(a, Mapping)), {})
+            code = info.get("code", "")
+            if (
+                code == NetStatusCode.CONNECT_RECONNECT_REQUEST
+                and name == "onStatus"
+                and command.message_stream_id == 0
+            ):
+                reference = info.get("tcUrl", "")
+                description = info.get("description", "")
+                self._events.append(
+                    ReconnectRequested(
+                        tc_url=resolve_tc_url(
+                            self.tc_url, reference if isinstance(reference, str) else ""
+                        ),
+                        description=description if isinstance(description, str) else "",
+                        info=info,
+                    )
+                )
+                return
             self._events.append(
                 StatusReceived(
                     stream_id=command.message_stream_id,

@@ -15,10 +15,11 @@ import collections
 import gc
 import logging
 import signal
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiortmp.errors import ConfigError
 from aiortmp.hub.bus import EventBus, Listener, ServerEvent
@@ -77,6 +78,10 @@ class RTMPServer:
         cluster: the cluster directory, when ``[cluster] redis`` is set (server/cluster.py).
         channel_keys: livego-style channel keys (set by the auth component).
         connections: every open RTMP connection.
+        listen_sockets: pre-bound listening sockets by ``(kind, address)`` — kind ``rtmp``,
+            ``rtmps`` or ``http``, address as written in ``listen`` / ``tls.listen`` /
+            ``http.listen`` — used instead of binding (a worker process gets its own
+            SO_REUSEPORT sockets from the supervisor, see :mod:`.workers`); None: bind.
         stats: counters of finished things (``connections_total``, ``protocol_errors``,
             ``handshake_failures``, ``players_dropped``, ``connections_refused``,
             ``auth_denials``, ``idle_timeouts``; ``bytes_in`` of ended publishes,
@@ -101,6 +106,7 @@ class RTMPServer:
         self.access = AccessControl()
         self.recording = RecordingService(self.registry, self.bus, self.config.record_dir)
         self.connections: set[RTMPServerProtocol] = set()
+        self.listen_sockets: Mapping[tuple[str, str], socket.socket] | None = None
         self._per_ip: collections.Counter[str] = collections.Counter()
         self.stats: collections.Counter[str] = collections.Counter()
         self._servers: list[asyncio.Server] = []
@@ -129,20 +135,25 @@ class RTMPServer:
         """
         loop = asyncio.get_running_loop()
         _ignore_sigxfsz()
-        listeners: list[tuple[str, int, ssl.SSLContext | None]] = [
-            (*parse_host_port(item), None) for item in self.config.listen
+        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
+            (item, *parse_host_port(item), None) for item in self.config.listen
         ]
         tls = self.config.tls
         if tls.listen:
             tls_context = self.tls_context()
-            listeners += [(*parse_host_port(item, 1936), tls_context) for item in tls.listen]
+            listeners += [(item, *parse_host_port(item, 1936), tls_context) for item in tls.listen]
         try:
-            for host, port, context in listeners:
+            for item, host, port, context in listeners:
+                kind = "rtmps" if context else "rtmp"
+                sock = (self.listen_sockets or {}).get((kind, item))
+                where: dict[str, Any] = (
+                    {"sock": sock}
+                    if sock is not None
+                    else {"host": host, "port": port, "reuse_address": True}
+                )
                 server = await loop.create_server(
                     lambda: RTMPServerProtocol(self),
-                    host,
-                    port,
-                    reuse_address=True,
+                    **where,
                     backlog=4096,
                     ssl=context,
                     ssl_handshake_timeout=self.config.limits.handshake_timeout_s
@@ -181,6 +192,11 @@ class RTMPServer:
     def addresses(self) -> list[tuple[str, int]]:
         """The bound (host, port) pairs (useful with port 0)."""
         return [s.getsockname()[:2] for srv in self._servers for s in srv.sockets]
+
+    def stop_accepting(self) -> None:
+        """Close the RTMP/RTMPS listeners; open connections go on (a draining worker)."""
+        for server in self._servers:
+            server.close()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Stop accepting, end every stream (recordings closed), close every connection."""

@@ -496,6 +496,22 @@ class ServerConfig(_Model):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     hls: HLSConfig = Field(default_factory=HLSConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    workers: int | Literal["auto"] | None = Field(
+        None,
+        description="worker processes sharing the listeners and streams (docs/workers.md); "
+        '"auto": one per core; None: one process, no supervisor',
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or (isinstance(value, int) and not 1 <= value <= 1024):
+            raise ValueError(f'workers must be 1..1024 or "auto", got {value!r}')
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiortmp.errors import HandshakeError, RemoteProtocolError, StreamBusy
 from aiortmp.hub.bus import EventBus, EventKind, ServerEvent
-from aiortmp.hub.registry import Registry
+from aiortmp.hub.registry import LINK, Registry
 from aiortmp.outputs.rtmp_play import RTMPPlay
 from aiortmp.protocol.commands import NetStatusCode
 from aiortmp.protocol.events import (
@@ -47,7 +47,7 @@ from .access import ALLOW, AccessControl, Decision, Request
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id"]
+__all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id", "number_sessions_from"]
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -57,6 +57,13 @@ _session_ids = itertools.count(1)
 def next_session_id() -> int:
     """A new server-wide session id (RTMP connections, HTTP viewers and pulls share them)."""
     return next(_session_ids)
+
+
+def number_sessions_from(first: int) -> None:
+    """Number new sessions from ``first`` on: a worker process puts its number in the high
+    bits, so session ids are unique across the workers of a server."""
+    global _session_ids
+    _session_ids = itertools.count(first)
 
 
 class ConnectionHost(Protocol):
@@ -420,7 +427,11 @@ class RTMPServerProtocol(asyncio.Protocol):
         label = f"{self.app}/{name}"
         registry = self.server.registry
         stream = registry.get_or_create(self.app, name)
-        if stream.is_live:
+        # A worker link copies a name whose owner moved it here (the policies gave it to
+        # us): the publisher takes the stream over, its players see no gap.
+        link = stream.source if stream.successor is None else None
+        takeover = link is not None and link.kind == LINK
+        if stream.is_live and not takeover:
             session.reject_publish(request, f"{label} is already being published")
             self.log(logging.WARNING, "publish %s refused: already publishing", label)
             registry.release(stream)
@@ -428,8 +439,12 @@ class RTMPServerProtocol(asyncio.Protocol):
         session.accept_publish(request)
         self.flush()
         publish = RTMPPublish(self, stream, request.stream_id)
+        if link is not None and takeover:
+            stream.successor = publish
+            link.stop("a local publisher takes over")  # detaches: the successor is the source
         try:
-            stream.attach(publish)
+            if stream.source is not publish:
+                stream.attach(publish)
         except StreamBusy:  # a source attached while policies were asked: cannot happen
             session.reject_publish(request, f"{label} is already being published")
             return

@@ -66,14 +66,21 @@ class Upstream:
     """Where to pull a stream from.
 
     Attributes:
-        url: ``rtmp[s]://host[:port]/app/name[?query]``.
+        url: ``rtmp[s]://host[:port]/app/name[?query]`` (``rtmp+unix://`` for a worker).
         idle_timeout_s: stop pulling this long after the last player left (seconds).
         static: pull all the time, players or not.
+        kind: the puller's :attr:`Source.kind`: ``"pull"``, or ``"link"`` for a copy of a
+            stream another worker owns (not announced again; a local publisher takes it
+            over only once the name is this worker's, see ``server/worker.py``).
+        batched: coalesce reads as the stream settings say; False delivers each read at
+            once (a link: its owner batched already, a second delay only adds latency).
     """
 
     url: str
     idle_timeout_s: float = 10.0
     static: bool = False
+    kind: str = "pull"
+    batched: bool = True
 
 
 class Locator(Protocol):
@@ -136,6 +143,7 @@ class Puller:
         self.upstream = upstream
         self.url = upstream.url
         self.static = upstream.static
+        self.kind = upstream.kind
         self.session_id = session_id
         self.remote = parse_url(upstream.url).tc_url
         config = service.config
@@ -177,6 +185,7 @@ class Puller:
                     break
                 self.upstream = upstream
                 self.url = upstream.url
+                self.kind = upstream.kind
                 self.remote = parse_url(upstream.url).tc_url
         finally:
             self.state = RelayState.STOPPED
@@ -248,7 +257,11 @@ class Puller:
                 else:
                     stream.ingest_data(item.type_id, item.timestamp_ms, item.payload)
                 if not player.pending:
-                    stream.commit()  # the end of what one socket read brought
+                    # The end of what one socket read brought.
+                    if self.upstream.batched:
+                        stream.commit()
+                    else:
+                        stream.flush()
                 # Live: media must keep coming; silence means a stalled upstream.
                 player.idle_timeout_s = self.timeout_s
             elif isinstance(item, StreamEOF) or (
@@ -285,6 +298,7 @@ class Puller:
             "name": self.name,
             "url": self.url,
             "static": self.static,
+            "kind": self.kind,
             "state": self.state.value,
             "players": stream.player_count if stream is not None else 0,
             "connected_since": self.connected_since,
@@ -306,7 +320,8 @@ class _YieldToPublisher:
 
         if request.action == "publish":
             puller = self.service.pullers.get((request.app, request.name))
-            if puller is not None:
+            # A link copies a name another worker owns: that worker's claim decides.
+            if puller is not None and puller.kind != "link":
                 logger.info("pull %s/%s: a local publisher takes over", request.app, request.name)
                 self.service.finished(puller)
                 puller.stop()

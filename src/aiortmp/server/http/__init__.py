@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aiortmp.outputs.hls import HLSHandlers, HLSService, add_routes
 from aiortmp.outputs.http_flv import FLVViewer, handle_flv
@@ -63,6 +64,8 @@ class HTTPService:
         hls: the HLS outputs (None with ``[hls] enabled = false``).
         sampler: publish times and outgoing bitrates of the streams.
         metrics_registry: the prometheus-client registry of this server.
+        middlewares: aiohttp middlewares run after the control guard (a worker process
+            adds the one that answers for every worker, see :mod:`..workers`).
     """
 
     def __init__(self, server: RTMPServer) -> None:
@@ -74,12 +77,13 @@ class HTTPService:
         self.sampler = StreamSampler(server)
         self.metrics_registry = make_registry(self)
         self.started_monotonic = time.monotonic()
+        self.middlewares: list[Middleware] = []
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
         config = self.server.config.http
-        app = web.Application(middlewares=[control_guard])
+        app = web.Application(middlewares=[control_guard, *self.middlewares])
         app[SERVICE_KEY] = self
         setup_api(app)
         if config.metrics:
@@ -130,15 +134,27 @@ class HTTPService:
         )
         await runner.setup()
         self._runner = runner
+        sockets = self.server.listen_sockets or {}
         for item in self.server.config.http.listen:
-            host, port = parse_host_port(item, 8080)
-            site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+            sock = sockets.get(("http", item))
+            site: web.BaseSite
+            if sock is not None:
+                site = web.SockSite(runner, sock, backlog=1024)
+            else:
+                host, port = parse_host_port(item, 8080)
+                site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
             await site.start()
         self.sampler.start()
         if self.hls is not None:
             await self.hls.start()
         for host, port in self.addresses:
             logger.info("listening for HTTP on %s:%d", host, port)
+
+    async def stop_accepting(self) -> None:
+        """Close the listeners; open viewers go on (a draining worker)."""
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
 
     async def stop(self) -> None:
         """End every viewer, close the listeners, stop sampling."""

@@ -59,3 +59,36 @@ async def test_a_client_that_never_reads_its_answers_is_closed(
     await eventually(lambda: not server.connections)
     assert any("max_output_bytes" in r.getMessage() for r in caplog.records)
     writer.close()
+
+
+async def test_a_publishers_reads_are_coalesced_by_the_kernel_and_tails_still_arrive(
+    make_server: ServerFactory,
+) -> None:
+    """At its measured bitrate, a publisher's socket gets an SO_RCVLOWAT of about
+    fanout_interval_ms of media and its stream delivers each read at once; when the
+    publisher goes quiet the mark drops, so a last command is not held."""
+    import aiortmp.client as rtmp
+
+    from .media import AVC_SEQUENCE_HEADER, video_frame
+
+    server = await make_server(fanout_interval_ms=20)
+    conn = await rtmp.connect(f"rtmp://{server.addresses[0][0]}:{server.addresses[0][1]}/live")
+    publisher = await conn.publish("cam")
+    await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+    (server_conn,) = server.connections
+    stream = server.registry.get("live", "cam")
+    assert stream is not None
+    # ~4 Mbit/s for 2.5 s: two ticks measure it and set the mark.
+    for i in range(125):
+        await publisher.send_video(i * 20, video_frame(i, 10_000))
+        await asyncio.sleep(0.02)
+    await eventually(lambda: server_conn.coalescing, 3.0)
+    sock = server_conn.transport.get_extra_info("socket")
+    lowat = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+    assert 4_000 < lowat <= 64 * 1024 and stream.reads_coalesced
+    # The publisher stops sending media but keeps its connection and unpublishes: the
+    # deleteStream (a few bytes, under the mark) is read within about two ticks.
+    await publisher.close()
+    await eventually(lambda: not stream.is_live, 4.0)
+    assert not server_conn.coalescing
+    await conn.close()

@@ -213,6 +213,9 @@ class Stream:
         self._interval_s = settings.fanout_interval_s
         self._max_bytes = settings.fanout_max_bytes
         self._timer: Handle | None = None
+        #: The source's reads are already batched (the kernel holds a publisher's bytes
+        #: for a window, SO_RCVLOWAT): deliver each read at once, with no timer.
+        self.reads_coalesced = False
         self.info = StreamInfo()
         self._reset_counters()
 
@@ -443,7 +446,7 @@ class Stream:
             # Nobody to deliver to (ingest only): no timer, no serialization.
             self._batch = []
             self._batch_bytes = 0
-        elif self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
+        elif self.reads_coalesced or self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
             self.flush()
         elif self._timer is None:
             self._timer = self.scheduler.call_later(self._interval_s, self.flush)

@@ -292,6 +292,10 @@ class RTMPServer:
                     refresh = getattr(player, "refresh_limits", None)
                     if refresh is not None:
                         refresh()
+            window_s = self.config.fanout_interval_ms / 1000
+            for conn in list(self.connections):
+                if conn.publishing or conn.coalescing:
+                    conn.coalesce_reads(window_s, now)
 
     # -- extension points -----------------------------------------------------------------
 

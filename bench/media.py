@@ -143,8 +143,7 @@ def ensure_media(path: Path | None = None, spec: MediaSpec = HD) -> Path:
         "-f",
         "lavfi",
         "-i",
-        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps},"
-        f"noise=alls={spec.noise}:allf=t",
+        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps},noise=alls={spec.noise}:allf=t",
         "-f",
         "lavfi",
         "-i",

@@ -123,6 +123,7 @@ static char *errors[MAX_ERRORS];
 static int nerrors;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double now_cache;
+static FILE *trace; /* --parse-file: one line per complete message */
 static uint64_t n_reads, n_rounds; /* recv() calls, drain rounds: the generator's own work */
 
 static double mono(void) {
@@ -474,6 +475,9 @@ static void message_done(conn *c, cstream *s) {
     uint8_t *p = s->buf; /* ours now: a failure below closes the connection, not this */
     uint32_t n = s->length;
     s->buf = NULL;
+    if (trace)
+        fprintf(trace, "[%u,%u,%u,%u,%u,%d,%d]\n", s->type, s->timestamp, s->length, s->csid, s->msid,
+                s->got >= 1 ? s->head[0] : -1, s->got >= 2 ? s->head[1] : -1);
     switch (s->type) {
     case 1: /* Set Chunk Size (§5.4.1): the first bit MUST be zero */
         if (p && n >= 4) {
@@ -954,8 +958,46 @@ static void usage(void) {
     fprintf(stderr,
             "usage: drain [--host H] --port P [--app A] [--stream PREFIX] [--streams S]\n"
             "             --count N [--rate PER_S] [--latency-first A] [--latency-last B]\n"
-            "             [--tick-ms T] [--src-addrs K] [--timeout S] [--frames]\n");
+            "             [--tick-ms T] [--src-addrs K] [--timeout S] [--frames]\n"
+            "       drain --parse-file FILE [--split BYTES]   (a test of the chunk reader)\n");
     exit(2);
+}
+
+/* --parse-file: follow a server-to-client chunk stream (what comes after the handshake) from
+ * a file, fed in pieces of --split bytes as reads would be, acknowledging as a player does.
+ * Prints each complete message as [type, timestamp, length, csid, msid, byte0, byte1], then
+ * {"chunk_size", "ack_window", "video_frames", "audio_frames", "sent": hex of what the
+ * player would have sent}. Exit status 1 on a chunk stream error. */
+static int parse_file(const char *path, long split) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return 2;
+    }
+    static uint8_t data[1 << 24];
+    size_t len = fread(data, 1, sizeof data, f);
+    fclose(f);
+    static conn c;
+    c.fd = 1 << 30; /* never used: replies are kept in c.out */
+    c.state = ST_PLAYING;
+    c.kind = K_DRAIN;
+    c.cur = -1;
+    c.chunk_size = 128;
+    trace = stdout;
+    int rc = 0;
+    for (size_t off = 0; off < len && !rc; off += (size_t)split) {
+        size_t n = len - off < (size_t)split ? len - off : (size_t)split;
+        c.bytes += n;
+        if (feed(&c, data + off, (uint32_t)n) < 0) rc = 1;
+        else if (c.ack_window && c.bytes - c.last_ack >= c.ack_window) send_ack(&c);
+    }
+    printf("{\"error\":%s,\"chunk_size\":%u,\"ack_window\":%u,\"video_frames\":%llu,"
+           "\"audio_frames\":%llu,\"pending_header_bytes\":%u,\"sent\":\"",
+           rc ? "true" : "false", c.chunk_size, c.ack_window, (unsigned long long)c.video_frames,
+           (unsigned long long)c.audio_frames, c.hdr_have);
+    for (uint32_t i = 0; i < c.out_len; i++) printf("%02x", c.out[i]);
+    printf("\"}\n");
+    return rc;
 }
 
 static void raise_nofile(rlim_t need) {
@@ -1068,7 +1110,10 @@ int main(int argc, char **argv) {
         {"rate", required_argument, 0, 'r'},       {"latency-first", required_argument, 0, 'f'},
         {"latency-last", required_argument, 0, 'l'}, {"tick-ms", required_argument, 0, 't'},
         {"src-addrs", required_argument, 0, 'k'},  {"timeout", required_argument, 0, 'T'},
-        {"frames", no_argument, 0, 'F'},           {0, 0, 0, 0}};
+        {"frames", no_argument, 0, 'F'},           {"parse-file", required_argument, 0, 'P'},
+        {"split", required_argument, 0, 'x'},      {0, 0, 0, 0}};
+    const char *parse_path = NULL;
+    long split = 1 << 20;
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -1085,9 +1130,12 @@ int main(int argc, char **argv) {
         case 'k': opt.src_addrs = atoi(optarg); break;
         case 'T': opt.timeout_s = atof(optarg); break;
         case 'F': opt.frames = 1; break;
+        case 'P': parse_path = optarg; break;
+        case 'x': split = atol(optarg); break;
         default: usage();
         }
     }
+    if (parse_path) return parse_file(parse_path, split > 0 ? split : 1);
     if (opt.port <= 0 || opt.count < 0 || opt.streams < 1 || opt.rate <= 0 || opt.src_addrs > 250) usage();
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOFBF, 1 << 20);

@@ -975,7 +975,8 @@ def parse_args(argv: list[str] | None) -> Options:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--players", help="comma-separated N at 2.66 Mbit/s (default 100,500,1000,2000)"
+        "--players",
+        help="comma-separated N at 2.66 Mbit/s (default 100,500,1000,2000; 'none' skips them)",
     )
     parser.add_argument(
         "--low-players",
@@ -1067,15 +1068,17 @@ def parse_args(argv: list[str] | None) -> Options:
     quick = bool(args.quick)
     default_players = "20,100" if quick else "100,500,1000,2000"
     default_low = "300" if quick else "3000,6000,12000"
+    players = args.players or default_players
     low_players = args.low_players or default_low
-    if low_players.strip().lower() == "none":
-        low_players = ""
+    players, low_players = (
+        "" if v.strip().lower() == "none" else v for v in (players, low_players)
+    )
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r} (choose from {', '.join(SERVERS)})")
     return Options(
-        players=[int(n) for n in (args.players or default_players).split(",") if n.strip()],
+        players=[int(n) for n in players.split(",") if n.strip()],
         low_players=[int(n) for n in low_players.split(",") if n.strip()],
         servers=servers,
         warmup_s=args.warmup if args.warmup is not None else (2.0 if quick else 5.0),

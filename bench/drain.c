@@ -3,7 +3,7 @@
  * bench/cache/drain with the system C compiler; run by bench/run.py pinned to the load core.
  *
  *   drain --port 1935 --app live --stream s --count 12000 --rate 500 \
- *         --latency-first 1 --latency-last 1 --tick-ms 50 --src-addrs 4
+ *         --latency-first 1 --latency-last 1 --tick-ms 500 --src-addrs 4
  *
  * One process, one thread, epoll, non-blocking sockets, one 256 KiB receive buffer for all
  * connections (the bytes are counted, not kept). Every connection is a real RTMP player:
@@ -33,14 +33,25 @@
  *     records the CLOCK_MONOTONIC time it wrote each frame (Python's time.monotonic() is
  *     that clock); bench/run.py joins the two by timestamp.
  *
- * Protocol on stdin/stdout (as bench/loadgen.py): {"event":"ready",...} once every player
+ * Joining: the latency-first players, then the drain players, one every 1/--rate s, then
+ * the latency-last players; a player not playing --timeout s after its connect() has
+ * failed (its socket is closed).
+ *
+ * Protocol on stdin/stdout (as bench/loadgen.py): {"event":"ready", "playing", "failed",
+ * "errors" (a few distinct reasons), "join_s" (first connect() to last Play.Start),
+ * "setup_ms" {p50, p99, max} (connect() to Play.Start per player), ...} once every player
  * joined or failed; then one command a line on stdin, one JSON object a line on stdout:
- *   snap  {"t", "bytes": [per drain player], "closed", "cpu_user_s", "cpu_sys_s",
- *          "latency": [[[timestamp_ms, t], ...] per latency player], "latency_closed",
- *          and with --frames "video_frames", "audio_frames", "streams"}; latency samples
- *          are given once (each snap returns those since the previous one);
+ *   snap  every drain player with data is read first, then {"t" (CLOCK_MONOTONIC s),
+ *         "bytes": [per drain player], "closed", "cpu_user_s", "cpu_sys_s" (getrusage: the
+ *         generator's own CPU), "reads" (recv() calls), "rounds", "latency":
+ *         [[[timestamp_ms, t], ...] per latency player], "latency_closed", and with --frames
+ *         "video_frames", "audio_frames", "streams"}; latency samples are given once (each
+ *         snap returns those since the previous one);
  *   stop  the same with "event": "stopped", then every connection is closed and it exits.
  * EOF on stdin is a stop without the answer.
+ *
+ * drain --parse-file FILE [--split N] follows a server-to-client chunk stream from a file
+ * instead (tests/bench/test_drain.py checks the reader with it).
  *
  * Limits: RLIMIT_NOFILE is raised to what the connections need (the hard limit too when
  * the process may: root). With --src-addrs K the connections are bound to 127.0.0.2 ..

@@ -649,7 +649,9 @@ def _method(doc: dict[str, Any]) -> list[str]:
         "`max_connections_per_ip` raised to 100000). nginx-rtmp: one process "
         "(`master_process off`), `worker_connections 65536`, `chunk_size 4096`, "
         "`application live { live on; }`; it leaves Nagle's algorithm on for its "
-        "sockets (no `TCP_NODELAY`), aiortmp does not.",
+        "sockets (no `TCP_NODELAY`), aiortmp does not, and its `listen` takes no "
+        "`backlog=`, so its accept queue holds nginx's default 511 connections where "
+        "aiortmp asks for 4096.",
         f"- Open files: the runner raises `RLIMIT_NOFILE` to 65536 where the hard limit "
         f"allows (here the servers ran with {s.get('rlimit_nofile', '?')}); the drain client "
         "raises its own to what its connections need. 12,000 players need about 12,000 "

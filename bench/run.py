@@ -2,25 +2,40 @@
 
 ::
 
-    python -m bench.run                          # N = 100, 500, 1000, 2000; both servers
-    python -m bench.run --players 100,500        # some N only
+    python -m bench.run                          # every case below, both servers
     python -m bench.run --quick                  # small N, short windows: try things out
+    python -m bench.run --players none --low-players 12000 --servers aiortmp
+    python -m bench.run --players 1000 --low-players none --generator python
     python -m bench.run --servers aiortmp --players 1000 --profile /tmp/prof/bin/py-spy
 
-Each scenario starts a fresh server pinned to core 0 (``taskset -c 0``) and load generator
-processes pinned to core 1 (:mod:`bench.loadgen`):
+Each scenario starts a fresh server pinned to core 0 (``taskset -c 0``) and the load
+generator pinned to core 1: a Python publisher (:mod:`bench.loadgen`) and the compiled drain
+client (``bench/drain.c``, built into ``bench/cache/`` by :mod:`bench.drain`), which plays
+the N players and two latency players in one epoll process and reports its own CPU.
 
-- fan-out (per N): one 2.66 Mbit/s 720p30 publisher, N byte-counting players connected
-  at ``--rate`` per second, and two latency players, one joined before the N players and
-  one after them (a server serves its players in join order or in reverse: one of the two
-  is served first, the other last); warm-up, then a measurement window;
-- ingest: one publisher, then ``--publishers`` publishers, no players (server CPU per GB
-  ingested; did the server read everything in real time);
+- ingest: one publisher, then ``--publishers`` (100) publishers of the 2.66 Mbit/s stream,
+  no players: server CPU per GB received, RSS (and per publisher), and whether the server
+  read every publisher in real time (each one's unsent backlog, sampled through the window,
+  stays under one second of its stream);
+- fan-out at 232 kbit/s (``--low-players``, default 3,000 / 6,000 / 12,000; players join at
+  ``--low-rate`` 500/s, so 12,000 in 24 s): the message-bound case;
+- fan-out at 2.66 Mbit/s (``--players``, default 100 / 500 / 1000 / 2000, at ``--rate``
+  200/s). Both fan-outs: one publisher, N drain players and two latency players, one joined
+  before the N players and one after them (a server serves its players in join order or in
+  reverse: one of the two is served first, the other last); warm-up, then a measurement
+  window. Reported: players joined (within 30 s of their ``connect()``), kept up (≥ 95 % of
+  the published byte rate), server CPU-s per GB delivered, RSS, publish-to-play latency
+  p50/p99, and the generator's CPU share (a run where the generator's core or processes
+  were 90 % busy is flagged);
 - frames: ``--publishers`` publishers with one frame-counting player each, joined before
   the publishers start: did every frame arrive.
 
+``--generator python`` plays with :mod:`bench.loadgen` instead (one Python process for the
+players, the latency players inside the publisher's process): the fallback, and what the
+reports before the drain client used.
+
 The results go to ``bench/results/<time>.json``; ``docs/benchmarks.md`` is rewritten from
-them (not for ``--quick`` unless ``--docs``).
+them (not for ``--quick`` unless ``--docs``) by :mod:`bench.report`, method section included.
 """
 
 from __future__ import annotations
@@ -1106,16 +1121,23 @@ def parse_args(argv: list[str] | None) -> Options:
     )
 
 
-def _raise_nofile(want: int) -> None:
-    """Raise RLIMIT_NOFILE (soft, and hard if allowed) for this process and its children."""
+def _raise_nofile(want: int, need: int) -> None:
+    """Raise RLIMIT_NOFILE (soft, and hard if allowed) for this process and its children.
+
+    Args:
+        want: the limit to set if allowed.
+        need: what the largest case needs (players + publishers + a margin); below it a
+            warning is logged.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= want:
-        return
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-        _log(f"RLIMIT_NOFILE is {min(want, hard)} (hard limit): large N may not all join")
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < need:
+        _log(f"RLIMIT_NOFILE is {soft} (the hard limit), {need} needed: not every player can join")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1133,7 +1155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The orchestrator only polls /proc: keep it off the server's core.
     os.sched_setaffinity(0, {LOADGEN_CORE})
-    _raise_nofile(NOFILE)
+    _raise_nofile(NOFILE, max([*opts.players, *opts.low_players, opts.publishers]) + 200)
     doc = asyncio.run(run(opts))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}.json"

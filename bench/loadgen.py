@@ -370,7 +370,7 @@ async def run_publishers(args: argparse.Namespace) -> None:
     # Latency players, in the order they joined: the first before any player, a second
     # one after them on "add-latency" (servers serve players in join order or in reverse).
     latency: list[LatencyPlayer] = []
-    if args.latency:
+    if args.latency or args.sent_times:
         pubs[0].sent_at = {}
     now = time.monotonic()
     # Stagger the publishers over one second so their keyframes do not coincide.
@@ -437,6 +437,9 @@ async def run_publishers(args: argparse.Namespace) -> None:
         elif cmd == "add-latency":
             await add_latency_player()
             _emit({"ok": True, "latency_players": len(latency)})
+        elif cmd == "sent-at":
+            sent = pubs[0].sent_at or {}
+            _emit({"timestamp_ms": list(sent), "t": list(sent.values())})
         elif cmd == "reset-lag":
             for pub in pubs:
                 pub.max_lag_s = 0.0
@@ -522,6 +525,11 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--count", type=int, default=1)
     pub.add_argument("--prefix", default="s")
     pub.add_argument("--latency", action="store_true", help="add a latency player on <prefix>0")
+    pub.add_argument(
+        "--sent-times",
+        action="store_true",
+        help="record when each video frame of <prefix>0 was written (the sent-at command)",
+    )
     play = sub.add_parser("play")
     play.add_argument("--url", required=True)
     play.add_argument("--count", type=int, required=True)

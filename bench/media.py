@@ -1,9 +1,12 @@
-"""The benchmark's media: one FLV made once with FFmpeg, and its messages as RTMP chunks.
+"""The benchmark's media: FLV files made once with FFmpeg, and their messages as RTMP chunks.
 
-The file is 1280x720 30 fps H.264 (libx264, CBR 2.5 Mbit/s, a keyframe every 2 s, 2
-B-frames, as OBS streams) with 128 kbit/s stereo AAC: about 2.66 Mbit/s in all. Noise is
-added to the test pattern so the encoder needs its whole bit budget and frame sizes vary
-as they do with a camera.
+- :data:`HD`: 1280x720 30 fps H.264 (libx264, CBR 2.5 Mbit/s, a keyframe every 2 s, 2
+  B-frames, as OBS streams) with 128 kbit/s stereo AAC: about 2.66 Mbit/s in all;
+- :data:`LOW`: 320x180 30 fps H.264 at 200 kbit/s with 32 kbit/s AAC: 232 kbit/s, the bit
+  rate of SRS's fan-out benchmarks, where the cost is per message rather than per byte.
+
+Noise is added to the test pattern so the encoder needs its whole bit budget and frame
+sizes vary as they do with a camera.
 
 The publishers do not go through a chunk writer per message: every message is serialized
 once as a fmt 0 chunk and fmt 3 continuations (RTMP 1.0 §5.3.1), and only its 3-byte
@@ -25,9 +28,12 @@ from aiortmp.protocol.messages import ChunkStreamId, Message, MessageType
 
 __all__ = [
     "CACHE_DIR",
+    "HD",
+    "LOW",
     "MEDIA_NAME",
     "MediaMessage",
     "Media",
+    "MediaSpec",
     "ensure_media",
     "ffmpeg_exe",
     "load_media",
@@ -35,15 +41,65 @@ __all__ = [
 ]
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
-MEDIA_NAME = "bench-720p30-2500k-aac128k-60s.flv"
-DURATION_S = 60
-VIDEO_KBPS = 2500
-AUDIO_KBPS = 128
 CHUNK_SIZE = 4096
 
 #: The largest timestamp a fmt 0 header carries without an Extended Timestamp
 #: (RTMP 1.0 §5.3.1.3): 4.6 hours, far beyond any benchmark run.
 _MAX_PLAIN_TIMESTAMP = 0xFFFFFE
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MediaSpec:
+    """What FFmpeg makes: a test pattern with noise, CBR H.264 and AAC, as an FLV.
+
+    Attributes:
+        width: picture width in pixels.
+        height: picture height in pixels.
+        fps: frames per second.
+        video_kbps: the H.264 bit rate (CBR, kbit/s).
+        audio_kbps: the AAC bit rate (kbit/s).
+        audio_channels: 1 or 2.
+        duration_s: the file's length; publishers loop it.
+        noise: the ``noise`` filter strength (keeps the encoder at its whole budget).
+    """
+
+    width: int
+    height: int
+    fps: int
+    video_kbps: int
+    audio_kbps: int
+    audio_channels: int
+    duration_s: int = 60
+    noise: int = 12
+
+    @property
+    def name(self) -> str:
+        """The file name under ``bench/cache``."""
+        return (
+            f"bench-{self.height}p{self.fps}-{self.video_kbps}k-aac{self.audio_kbps}k-"
+            f"{self.duration_s}s.flv"
+        )
+
+    @property
+    def total_kbps(self) -> int:
+        """Video + audio, kbit/s."""
+        return self.video_kbps + self.audio_kbps
+
+    def describe(self) -> str:
+        """One line for the report's method section."""
+        return (
+            f"{self.width}x{self.height} {self.fps} fps libx264 CBR {self.video_kbps} kbit/s, "
+            f"keyframe every 2 s, 2 B-frames, AAC {self.audio_kbps} kbit/s "
+            f"{'stereo' if self.audio_channels == 2 else 'mono'}"
+        )
+
+
+#: The 2.66 Mbit/s stream: 720p30 at 2.5 Mbit/s + 128 kbit/s AAC, as OBS streams.
+HD = MediaSpec(width=1280, height=720, fps=30, video_kbps=2500, audio_kbps=128, audio_channels=2)
+#: The 232 kbit/s stream of the message-bound fan-out (SRS's benchmark bit rate): 30 fps, so
+#: as many messages per second as HD for a tenth of the bytes.
+LOW = MediaSpec(width=320, height=180, fps=30, video_kbps=200, audio_kbps=32, audio_channels=2)
+MEDIA_NAME = HD.name
 
 
 def ffmpeg_exe() -> str:
@@ -59,8 +115,12 @@ def ffmpeg_exe() -> str:
         return exe
 
 
-def ensure_media(path: Path | None = None) -> Path:
-    """Make the benchmark FLV unless it exists already (it is kept under ``bench/cache``).
+def ensure_media(path: Path | None = None, spec: MediaSpec = HD) -> Path:
+    """Make a benchmark FLV unless it exists already (it is kept under ``bench/cache``).
+
+    Args:
+        path: where; default ``bench/cache/<spec.name>``.
+        spec: what to encode.
 
     Returns:
         The path of the FLV file.
@@ -68,11 +128,12 @@ def ensure_media(path: Path | None = None) -> Path:
     Raises:
         subprocess.CalledProcessError: FFmpeg failed.
     """
-    path = path or CACHE_DIR / MEDIA_NAME
+    path = path or CACHE_DIR / spec.name
     if path.exists() and path.stat().st_size > 0:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.flv")
+    keyint = 2 * spec.fps
     cmd = [
         ffmpeg_exe(),
         "-hide_banner",
@@ -82,13 +143,13 @@ def ensure_media(path: Path | None = None) -> Path:
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t",
+        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps},noise=alls={spec.noise}:allf=t",
         "-f",
         "lavfi",
         "-i",
         "sine=frequency=440:sample_rate=48000",
         "-t",
-        str(DURATION_S),
+        str(spec.duration_s),
         "-map",
         "0:v",
         "-map",
@@ -102,17 +163,17 @@ def ensure_media(path: Path | None = None) -> Path:
         "-pix_fmt",
         "yuv420p",
         "-b:v",
-        f"{VIDEO_KBPS}k",
+        f"{spec.video_kbps}k",
         "-maxrate",
-        f"{VIDEO_KBPS}k",
+        f"{spec.video_kbps}k",
         "-bufsize",
-        f"{VIDEO_KBPS}k",
+        f"{spec.video_kbps}k",
         "-x264-params",
         "nal-hrd=cbr:force-cfr=1",
         "-g",
-        "60",
+        str(keyint),
         "-keyint_min",
-        "60",
+        str(keyint),
         "-sc_threshold",
         "0",
         "-bf",
@@ -120,9 +181,9 @@ def ensure_media(path: Path | None = None) -> Path:
         "-c:a",
         "aac",
         "-b:a",
-        f"{AUDIO_KBPS}k",
+        f"{spec.audio_kbps}k",
         "-ac",
-        "2",
+        str(spec.audio_channels),
         "-f",
         "flv",
         str(tmp),

@@ -2,20 +2,31 @@
 
 ::
 
-    python -m bench.run                          # N = 100, 500, 1000, 2000; both servers
-    python -m bench.run --players 100,500        # some N only
+    python -m bench.run                          # every case below, both servers
     python -m bench.run --quick                  # small N, short windows: try things out
+    python -m bench.run --players none --low-players 12000 --servers aiortmp
+    python -m bench.run --players 1000 --low-players none --generator python
     python -m bench.run --servers aiortmp --players 1000 --profile /tmp/prof/bin/py-spy
 
-Each scenario starts a fresh server pinned to core 0 (``taskset -c 0``) and load generator
-processes pinned to core 1 (:mod:`bench.loadgen`):
+Each scenario starts a fresh server pinned to core 0 (``taskset -c 0``) and the load
+generator pinned to core 1: a Python publisher (:mod:`bench.loadgen`) and the compiled drain
+client (``bench/drain.c``, built into ``bench/cache/`` by :mod:`bench.drain`), which plays
+the N players and two latency players in one epoll process and reports its own CPU.
 
-- fan-out (per N): one 2.66 Mbit/s 720p30 publisher, N byte-counting players connected
-  at ``--rate`` per second, and two latency players, one joined before the N players and
-  one after them (a server serves its players in join order or in reverse: one of the two
-  is served first, the other last); warm-up, then a measurement window;
-- ingest: one publisher, then ``--publishers`` publishers, no players (server CPU per GB
-  ingested; did the server read everything in real time);
+- ingest: one publisher, then ``--publishers`` (100) publishers of the 2.66 Mbit/s stream,
+  no players: server CPU per GB received, RSS (and per publisher), and whether the server
+  read every publisher in real time (each one's unsent backlog, sampled through the window,
+  stays under one second of its stream);
+- fan-out at 232 kbit/s (``--low-players``, default 3,000 / 6,000 / 12,000; players join at
+  ``--low-rate`` 500/s, so 12,000 in 24 s): the message-bound case;
+- fan-out at 2.66 Mbit/s (``--players``, default 100 / 500 / 1000 / 2000, at ``--rate``
+  200/s). Both fan-outs: one publisher, N drain players and two latency players, one joined
+  before the N players and one after them (a server serves its players in join order or in
+  reverse: one of the two is served first, the other last); warm-up, then a measurement
+  window. Reported: players joined (within 30 s of their ``connect()``), kept up (≥ 95 % of
+  the published byte rate), server CPU-s per GB delivered, RSS, publish-to-play latency
+  p50/p99, and the generator's CPU share (a run where the generator's core or processes
+  were 90 % busy is flagged);
 - frames: ``--publishers`` publishers with one frame-counting player each, joined before
   the publishers start: did every frame arrive;
 - hls: LL-HLS latency and the HLS output's CPU cost beside RTMP delivery (:mod:`bench.hls`;
@@ -23,8 +34,12 @@ processes pinned to core 1 (:mod:`bench.loadgen`):
 - workers (aiortmp only, :mod:`bench.workers`): one publisher, N players at the 2.66 Mbit/s
   and at a ~232 kbit/s stream, ``aiortmp serve`` vs ``--workers 2``.
 
+``--generator python`` plays with :mod:`bench.loadgen` instead (one Python process for the
+players, the latency players inside the publisher's process): the fallback, and what the
+reports before the drain client used.
+
 The results go to ``bench/results/<time>.json``; ``docs/benchmarks.md`` is rewritten from
-them (not for ``--quick`` unless ``--docs``).
+them (not for ``--quick`` unless ``--docs``) by :mod:`bench.report`, method section included.
 """
 
 from __future__ import annotations
@@ -35,20 +50,24 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aiortmp.server.config import ServerConfig
 
 from . import hls, workers
-from .media import CACHE_DIR, ensure_media, load_media
+from .drain import drain_command, ensure_drain
+from .media import CACHE_DIR, HD, LOW, Media, ensure_media, load_media
 from .profile import perf_split, pyspy_record
 from .report import write_report
 from .servers import (
@@ -72,6 +91,12 @@ SERVER_CORE = 0
 LOADGEN_CORE = 1
 #: A player kept up if it received at least this share of the publisher's byte rate.
 KEEP_UP = 0.95
+#: A player that is not playing this long after its connect() has failed to join.
+JOIN_TIMEOUT_S = 30.0
+#: Open files wanted by the orchestrator's children (servers, drain client): 12,000 players
+#: need 12,000 sockets in the server and in the drain client (which raises its own limit
+#: too). Raised at start-up when the hard limit allows it (as root it does).
+NOFILE = 65536
 #: The load generator's core is saturated above this share of busy time.
 SATURATED = 0.90
 #: Before a run, wait (a while) until other people's processes use less than this.
@@ -94,10 +119,15 @@ class Options:
     """What to run (from the command line)."""
 
     players: list[int]
+    low_players: list[int]
     servers: list[str]
     warmup_s: float
     window_s: float
     rate: float
+    low_rate: float
+    generator: str
+    read_kb: float
+    src_addrs: int
     publishers: int
     ingest: bool
     frames: bool
@@ -111,6 +141,8 @@ class Options:
     docs: bool
     command: str
     quick: bool = False
+    #: the drain round of the 2.66 Mbit/s stream (set by :func:`run`; the frame check uses it)
+    hd_tick_ms: float = 0.0
     render: str | None = None
     append: str | None = None
     hls: bool = True
@@ -122,7 +154,12 @@ class Options:
 
 
 class LoadProcess:
-    """A :mod:`bench.loadgen` process pinned to the load generator core."""
+    """A load generator process pinned to the load generator core.
+
+    Either :mod:`bench.loadgen` (:meth:`start`) or the compiled drain client
+    (:meth:`start_exec` with :func:`~bench.drain.drain_command`); both speak the same
+    line protocol on stdin/stdout.
+    """
 
     def __init__(self, proc: asyncio.subprocess.Process, label: str) -> None:
         self.proc = proc
@@ -131,6 +168,11 @@ class LoadProcess:
     @classmethod
     async def start(cls, label: str, *args: str) -> LoadProcess:
         """``nice -n NICE taskset -c 1 python -m bench.loadgen ARGS``."""
+        return await cls.start_exec(label, [sys.executable, "-m", "bench.loadgen", *args])
+
+    @classmethod
+    async def start_exec(cls, label: str, argv: list[str]) -> LoadProcess:
+        """``nice -n NICE taskset -c 1 ARGV`` (``taskset`` execs it: same pid)."""
         proc = await asyncio.create_subprocess_exec(
             "nice",
             "-n",
@@ -138,10 +180,7 @@ class LoadProcess:
             "taskset",
             "-c",
             str(LOADGEN_CORE),
-            sys.executable,
-            "-m",
-            "bench.loadgen",
-            *args,
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=str(BENCH_DIR.parent),
@@ -333,43 +372,104 @@ async def _with_server(kind: str, body: Any, label: str) -> dict[str, Any]:
         return result
 
 
-async def fanout(kind: str, players: int, media: Path, opts: Options) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FanoutCase:
+    """One fan-out series: which stream, how fast the players join, how the drain reads.
+
+    Attributes:
+        label: ``hd`` (2.66 Mbit/s) or ``low`` (232 kbit/s); results carry it as ``case``.
+        media: the FLV the publisher loops.
+        rate: player connections started per second.
+        tick_ms: the drain client reads its players in rounds this often (ms).
+    """
+
+    label: str
+    media: Path
+    rate: float
+    tick_ms: float
+
+
+def read_tick_ms(payload_bps: float, read_kb: float) -> float:
+    """The drain round period (ms) that makes each read collect about ``read_kb`` KiB.
+
+    Clamped to 10..500 ms: a round must stay well inside the socket buffers (the default
+    receive window of a loopback socket is 64 KiB) and well inside a measurement window.
+    """
+    if read_kb <= 0:
+        return 0.0
+    ms = read_kb * 1024 / (payload_bps / 8) * 1000
+    return float(min(500, max(10, round(ms / 10) * 10)))
+
+
+async def fanout(kind: str, players: int, case: FanoutCase, opts: Options) -> dict[str, Any]:
     """One publisher, ``players`` byte-counting players between two latency players."""
 
     async def body(server: Server) -> dict[str, Any]:
         url = f"rtmp://127.0.0.1:{server.port}/live"
         rss_idle = proc_rss_kb(server.pid)
+        compiled = opts.generator == "c"
         pub = await LoadProcess.start(
-            "publisher", "publish", "--url", url, "--media", str(media), "--latency"
+            "publisher",
+            "publish",
+            "--url",
+            url,
+            "--media",
+            str(case.media),
+            "--sent-times" if compiled else "--latency",
         )
         loads = [pub]
         try:
             await pub.read(30.0)
-            play = await LoadProcess.start(
-                "players",
-                "play",
-                "--url",
-                url,
-                "--count",
-                str(players),
-                "--rate",
-                str(opts.rate),
-                "--rcvlowat",
-                str(opts.rcvlowat),
-            )
+            if compiled:
+                play = await LoadProcess.start_exec(
+                    "players",
+                    drain_command(
+                        port=server.port,
+                        count=players,
+                        rate=case.rate,
+                        latency_first=1,
+                        latency_last=1,
+                        tick_ms=case.tick_ms,
+                        src_addrs=opts.src_addrs,
+                        timeout_s=JOIN_TIMEOUT_S,
+                    ),
+                )
+            else:
+                play = await LoadProcess.start(
+                    "players",
+                    "play",
+                    "--url",
+                    url,
+                    "--count",
+                    str(players),
+                    "--rate",
+                    str(case.rate),
+                    "--rcvlowat",
+                    str(opts.rcvlowat),
+                )
             loads.append(play)
-            ready = await play.read(players / opts.rate + 120.0)
-            _log(f"{kind} N={players}: {ready['playing']} playing, {ready['failed']} failed")
-            await pub.ask("add-latency", 30.0)
+            ready = await play.read(players / case.rate + 120.0)
+            _log(
+                f"{kind} {case.label} N={players}: {ready['playing']} playing, "
+                f"{ready['failed']} failed"
+                + (f" (joined in {ready['join_s']:.1f} s)" if "join_s" in ready else "")
+            )
+            if not compiled:
+                await pub.ask("add-latency", 30.0)
             rss_connected = proc_rss_kb(server.pid)
             await asyncio.sleep(opts.warmup_s)
             with RSSSampler(server.pid) as rss:
                 await pub.ask("reset-lag")
                 s0 = Sample.take(server, loads)
-                p0, q0 = await asyncio.gather(pub.ask("snap"), play.ask("snap"))
+                p0, q0 = await asyncio.gather(pub.ask("snap"), play.ask("snap", 60.0))
                 await asyncio.sleep(opts.window_s)
                 s1 = Sample.take(server, loads)
-                p1, q1 = await asyncio.gather(pub.ask("snap"), play.ask("snap"))
+                p1, q1 = await asyncio.gather(pub.ask("snap"), play.ask("snap", 60.0))
+            if compiled:
+                latency = _join_latency(q1["latency"], await pub.ask("sent-at"))
+            else:
+                first, last = (p1["latency_ms"] + [[], []])[:2]
+                latency = [first, last, p1["latency_missing"], p1["latency_closed"]]
             profile: dict[str, Any] = {}
             if opts.profile and kind == "aiortmp" and players in opts.profile_players:
                 profile = await asyncio.to_thread(_profile, opts.profile, server.pid, players)
@@ -379,30 +479,70 @@ async def fanout(kind: str, players: int, media: Path, opts: Options) -> dict[st
             for lp in loads:
                 await lp.close()
         result = _fanout_result(
-            kind, players, ready, rss_idle, rss_connected, rss.max_kb, s0, s1, p0, p1, q0, q1
+            kind,
+            players,
+            ready,
+            (rss_idle, rss_connected, rss.max_kb),
+            s0,
+            s1,
+            p0,
+            p1,
+            q0,
+            q1,
+            latency,
         )
-        result["rcvlowat"] = opts.rcvlowat
+        result["case"] = case.label
+        result["media"] = case.media.name
+        result["connect_rate_per_s"] = case.rate
+        result["generator"] = opts.generator
+        result["rcvlowat"] = 0 if compiled else opts.rcvlowat
+        result["drain_tick_ms"] = case.tick_ms if compiled else None
         if profile:
             result["profile"] = profile
         return result
 
-    return await _with_server(kind, body, f"fanout-{players}")
+    return await _with_server(kind, body, f"fanout-{case.label}-{players}")
+
+
+def _join_latency(samples: list[list[list[float]]], sent: dict[str, Any]) -> list[Any]:
+    """Latency players' (timestamp, arrival) joined with the publisher's (timestamp, write).
+
+    Both times are ``CLOCK_MONOTONIC`` seconds (Python's ``time.monotonic()``), one clock for
+    every process of the machine.
+
+    Returns:
+        ``[first player's ms, last player's ms, frames without a write time, 0]`` (the
+        drain client counts closed latency players itself).
+    """
+    written = dict(zip(sent["timestamp_ms"], sent["t"], strict=True))
+    out: list[list[float]] = []
+    missing = 0
+    for player in [*samples, [], []][:2]:
+        ms = []
+        for ts, t in player:
+            w = written.get(int(ts))
+            if w is None:
+                missing += 1
+            else:
+                ms.append((t - w) * 1000.0)
+        out.append(ms)
+    return [out[0], out[1], missing, 0]
 
 
 def _fanout_result(
     kind: str,
     players: int,
     ready: dict[str, Any],
-    rss_idle: int,
-    rss_connected: int,
-    rss_max: int,
+    rss_kb: tuple[int, int, int],
     s0: Sample,
     s1: Sample,
     p0: dict[str, Any],
     p1: dict[str, Any],
     q0: dict[str, Any],
     q1: dict[str, Any],
+    latency: list[Any],
 ) -> dict[str, Any]:
+    rss_idle, rss_connected, rss_max = rss_kb
     cpu = _cpu_use(s0, s1)
     pub_rate = (p1["payload_bytes"][0] - p0["payload_bytes"][0]) / (p1["t"] - p0["t"])
     pub_wire_rate = (p1["wire_bytes"][0] - p0["wire_bytes"][0]) / (p1["t"] - p0["t"])
@@ -411,7 +551,7 @@ def _fanout_result(
     ratios = [r / pub_rate for r in rates] if pub_rate else []
     delivered = sum(rates)
     kept = sum(1 for r in ratios if r >= KEEP_UP)
-    lat_first, lat_last = (p1["latency_ms"] + [[], []])[:2]
+    lat_first, lat_last, lat_missing, lat_closed = latency
     lat = lat_first + lat_last
     result = {
         "scenario": "fanout",
@@ -437,27 +577,58 @@ def _fanout_result(
         "rss_kb": {"idle": rss_idle, "connected": rss_connected, "max": rss_max},
         "latency_ms": {
             "count": len(lat),
-            "missing": p1["latency_missing"],
+            "missing": lat_missing,
             "p50": _percentile(lat, 50),
             "p99": _percentile(lat, 99),
             "max": max(lat) if lat else None,
             "first_joined": _lat_stats(lat_first),
             "last_joined": _lat_stats(lat_last),
         },
-        "latency_player_closed": p1["latency_closed"],
-        "loadgen_saturated": cpu[f"core{LOADGEN_CORE}_busy"] >= SATURATED,
+        "latency_player_closed": lat_closed or q1.get("latency_closed", 0),
+        "loadgen_saturated": _saturated(cpu),
     }
+    if "join_s" in ready:  # the drain client's own account of the joins and of its work
+        result["join"] = {
+            "join_s": ready["join_s"],
+            "setup_ms": ready["setup_ms"],
+            "rlimit_nofile": ready.get("rlimit_nofile"),
+        }
+        result["drain"] = {
+            "self_cores": (q1["cpu_user_s"] + q1["cpu_sys_s"] - q0["cpu_user_s"] - q0["cpu_sys_s"])
+            / dt,
+            "reads_per_s": (q1["reads"] - q0["reads"]) / dt,
+            "rounds_per_s": (q1["rounds"] - q0["rounds"]) / dt,
+        }
     return result
 
 
+def _saturated(cpu: dict[str, Any]) -> bool:
+    """The generator may have limited the result: its core, or its processes, near 100%."""
+    return bool(
+        cpu[f"core{LOADGEN_CORE}_busy"] >= SATURATED
+        or sum(cpu["loadgen_cores"].values()) >= SATURATED
+    )
+
+
+#: Backlog samples of the ingest window are this far apart (seconds).
+_BACKLOG_EVERY_S = 2.0
+
+
 async def ingest(kind: str, publishers: int, media: Path, opts: Options) -> dict[str, Any]:
-    """``publishers`` publishers and no player: server CPU per GB ingested."""
+    """``publishers`` publishers and no player: server CPU per GB ingested.
+
+    Did the server read every publisher in real time? Each publisher's unsent backlog (user
+    space + kernel send queue) is sampled every 2 s of the window; a publisher was read in
+    real time if its largest sample stayed under one second of its stream.
+    """
 
     async def body(server: Server) -> dict[str, Any]:
         url = f"rtmp://127.0.0.1:{server.port}/live"
+        rss_idle = proc_rss_kb(server.pid)
         pub = await LoadProcess.start(
             "publisher", "publish", "--url", url, "--media", str(media), "--count", str(publishers)
         )
+        backlog = [0] * publishers
         try:
             await pub.read(60.0 + publishers)
             await asyncio.sleep(opts.warmup_s)
@@ -465,7 +636,14 @@ async def ingest(kind: str, publishers: int, media: Path, opts: Options) -> dict
                 await pub.ask("reset-lag")
                 s0 = Sample.take(server, [pub])
                 p0 = await pub.ask("snap")
-                await asyncio.sleep(opts.window_s)
+                end = time.monotonic() + opts.window_s
+                while (left := end - time.monotonic()) > 0:
+                    await asyncio.sleep(min(_BACKLOG_EVERY_S, left))
+                    if end - time.monotonic() > 0.5:
+                        mid = await pub.ask("snap")
+                        backlog = [
+                            max(a, b) for a, b in zip(backlog, mid["backlog_bytes"], strict=True)
+                        ]
                 s1 = Sample.take(server, [pub])
                 p1 = await pub.ask("snap")
             await pub.ask("stop", 30.0)
@@ -474,6 +652,8 @@ async def ingest(kind: str, publishers: int, media: Path, opts: Options) -> dict
         cpu = _cpu_use(s0, s1)
         wire = sum(p1["wire_bytes"]) - sum(p0["wire_bytes"])
         rate = wire / (p1["t"] - p0["t"])
+        backlog = [max(a, b) for a, b in zip(backlog, p1["backlog_bytes"], strict=True)]
+        one_second = rate / publishers if publishers else 0.0
         return {
             "scenario": "ingest",
             "server": kind,
@@ -481,11 +661,13 @@ async def ingest(kind: str, publishers: int, media: Path, opts: Options) -> dict
             "ingest_wire_bps": rate * 8,
             "cpu": cpu,
             "cpu_s_per_gb": cpu["server_cores"] / (rate / 1e9) if rate else None,
-            "rss_kb": {"max": rss.max_kb},
+            "rss_kb": {"idle": rss_idle, "max": rss.max_kb},
+            "rss_per_publisher_kb": (rss.max_kb - rss_idle) / publishers if publishers else None,
             "publisher_max_lag_ms": p1["max_lag_ms"],
-            "publisher_backlog_max_bytes": max(p1["backlog_bytes"]),
+            "publisher_backlog_max_bytes": max(backlog),
+            "publishers_realtime": sum(1 for b in backlog if b <= one_second),
             "publishers_closed": p1["closed"],
-            "loadgen_saturated": cpu[f"core{LOADGEN_CORE}_busy"] >= SATURATED,
+            "loadgen_saturated": _saturated(cpu),
         }
 
     return await _with_server(kind, body, f"ingest-{publishers}")
@@ -496,22 +678,37 @@ async def frames(kind: str, publishers: int, media: Path, opts: Options) -> dict
 
     async def body(server: Server) -> dict[str, Any]:
         url = f"rtmp://127.0.0.1:{server.port}/live"
-        play = await LoadProcess.start(
-            "players",
-            "play",
-            "--url",
-            url,
-            "--count",
-            str(publishers),
-            "--streams",
-            str(publishers),
-            "--parse",
-            "--rate",
-            str(opts.rate),
-            # SO_RCVLOWAT would hold the last < 64 KiB in the kernel, uncounted.
-            "--rcvlowat",
-            "0",
-        )
+        if opts.generator == "c":
+            play = await LoadProcess.start_exec(
+                "players",
+                drain_command(
+                    port=server.port,
+                    count=publishers,
+                    streams=publishers,
+                    rate=opts.rate,
+                    tick_ms=opts.hd_tick_ms,
+                    src_addrs=opts.src_addrs,
+                    timeout_s=JOIN_TIMEOUT_S,
+                    frames=True,
+                ),
+            )
+        else:
+            play = await LoadProcess.start(
+                "players",
+                "play",
+                "--url",
+                url,
+                "--count",
+                str(publishers),
+                "--streams",
+                str(publishers),
+                "--parse",
+                "--rate",
+                str(opts.rate),
+                # SO_RCVLOWAT would hold the last < 64 KiB in the kernel, uncounted.
+                "--rcvlowat",
+                "0",
+            )
         loads = [play]
         try:
             await play.read(publishers / opts.rate + 60.0)
@@ -568,7 +765,8 @@ async def frames(kind: str, publishers: int, media: Path, opts: Options) -> dict
             "publishers_closed": sent["closed"],
             "publisher_max_lag_ms": sent["max_lag_ms"],
             "cpu": cpu,
-            "loadgen_saturated": cpu[f"core{LOADGEN_CORE}_busy"] >= SATURATED,
+            "loadgen_saturated": _saturated(cpu),
+            "generator": opts.generator,
         }
 
     return await _with_server(kind, body, f"frames-{publishers}")
@@ -642,10 +840,55 @@ def machine_info() -> dict[str, Any]:
 # -- main -----------------------------------------------------------------------------------
 
 
+def _media_doc(path: Path, media: Media) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "payload_bps": media.payload_bps,
+        "period_ms": media.period_ms,
+        "messages": len(media.messages),
+        "gop_bytes_max": gop_bytes_max(media),
+    }
+
+
+def gop_bytes_max(media: Media) -> int:
+    """The payload bytes (audio + video) of the file's largest GOP: what a GOP cache holds."""
+    largest = current = 0
+    for m in media.messages:
+        if m.is_header:
+            continue
+        # The payload's first byte follows the 12-byte fmt 0 header; FrameType 1 is a
+        # keyframe (FLV 10.1 VIDEODATA).
+        if m.type_id == 9 and m.wire[12] >> 4 == 1:
+            largest = max(largest, current)
+            current = 0
+        current += m.payload_bytes
+    return max(largest, current)
+
+
 async def run(opts: Options) -> dict[str, Any]:
     """Every scenario for every server; returns the results document."""
-    media_path = ensure_media()
+    media_path = ensure_media(spec=HD)
     media = load_media(media_path)
+    hd = FanoutCase(
+        label="hd",
+        media=media_path,
+        rate=opts.rate,
+        tick_ms=read_tick_ms(media.payload_bps, opts.read_kb),
+    )
+    opts.hd_tick_ms = hd.tick_ms
+    low: FanoutCase | None = None
+    low_media: Media | None = None
+    if opts.low_players:
+        low_path = ensure_media(spec=LOW)
+        low_media = load_media(low_path)
+        low = FanoutCase(
+            label="low",
+            media=low_path,
+            rate=opts.low_rate,
+            tick_ms=read_tick_ms(low_media.payload_bps, opts.read_kb),
+        )
+    if opts.generator == "c":
+        ensure_drain()
     results: list[dict[str, Any]] = []
     doc = {
         "command": opts.command,
@@ -653,10 +896,18 @@ async def run(opts: Options) -> dict[str, Any]:
         "machine": machine_info(),
         "settings": {
             "players": opts.players,
+            "low_players": opts.low_players,
             "servers": opts.servers,
             "warmup_s": opts.warmup_s,
             "window_s": opts.window_s,
             "connect_rate_per_s": opts.rate,
+            "low_connect_rate_per_s": opts.low_rate,
+            "join_timeout_s": JOIN_TIMEOUT_S,
+            "generator": opts.generator,
+            "drain_read_kb": opts.read_kb,
+            "drain_tick_ms": {"hd": hd.tick_ms, "low": low.tick_ms if low else None},
+            "src_addrs": opts.src_addrs,
+            "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             "publishers": opts.publishers,
             "rcvlowat": opts.rcvlowat,
             "foreign_max_cores": FOREIGN_MAX_CORES,
@@ -668,22 +919,20 @@ async def run(opts: Options) -> dict[str, Any]:
             "quick": opts.quick,
             "aiortmp_settings": AIORTMP_SETTINGS[0],
             "aiortmp_fanout_interval_ms": ServerConfig().fanout_interval_ms,
+            "aiortmp_gop_cache_max_bytes": ServerConfig().gop_cache_max_bytes,
         },
-        "media": {
-            "file": media_path.name,
-            "payload_bps": media.payload_bps,
-            "period_ms": media.period_ms,
-            "messages": len(media.messages),
-        },
+        "media": _media_doc(media_path, media),
         "results": results,
     }
+    if low is not None and low_media is not None:
+        doc["media_low"] = _media_doc(low.media, low_media)
 
-    async def record(scenario: Any, *args: Any) -> None:
+    async def record(make: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """Run one scenario on a quiet machine; redo it if other processes ran beside it."""
         best: dict[str, Any] | None = None
         for attempt in range(1 + opts.retries):
             waited = await wait_quiet(opts.quiet_wait_s)
-            result: dict[str, Any] = await scenario(*args, media_path, opts)
+            result = await make()
             result["quiet_wait_s"] = waited
             result["attempt"] = attempt + 1
             result["disturbed"] = disturbed(result)
@@ -705,14 +954,17 @@ async def run(opts: Options) -> dict[str, Any]:
         for count in (1, opts.publishers):
             for _ in range(opts.repeat):
                 for kind in opts.servers:
-                    await record(ingest, kind, count)
-    for n in opts.players:
+                    await record(partial(ingest, kind, count, media_path, opts))
+    series = [(hd, n) for n in opts.players]
+    if low is not None:
+        series += [(low, n) for n in opts.low_players]
+    for case, n in series:
         for _ in range(opts.repeat):
             for kind in opts.servers:
-                await record(fanout, kind, n)
+                await record(partial(fanout, kind, n, case, opts))
     if opts.frames:
         for kind in opts.servers:
-            await record(frames, kind, opts.publishers)
+            await record(partial(frames, kind, opts.publishers, media_path, opts))
     if opts.hls and "aiortmp" in opts.servers:
         await wait_quiet(opts.quiet_wait_s)
         result = await hls.run_case(
@@ -741,18 +993,22 @@ async def run(opts: Options) -> dict[str, Any]:
 def _summary(r: dict[str, Any]) -> str:
     if r["scenario"] == "fanout":
         lat = r["latency_ms"]
+        gen = sum(r["cpu"]["loadgen_cores"].values())
         return (
-            f"{r['server']} N={r['players']}: kept up {r['kept_up']}/{r['players']}, "
+            f"{r['server']} {r.get('case', 'hd')} N={r['players']}: joined "
+            f"{r['players_playing']}, kept up {r['kept_up']}/{r['players']}, "
             f"{r['cpu_s_per_gb'] or 0:.2f} CPU-s/GB, server {r['cpu']['server_cores']:.0%} "
             f"of a core, RSS {r['rss_kb']['max'] / 1024:.0f} MiB, latency p50 "
-            f"{lat['p50'] or 0:.1f} ms p99 {lat['p99'] or 0:.1f} ms, loadgen core "
-            f"{r['cpu']['core1_busy']:.0%}"
+            f"{lat['p50'] or 0:.1f} ms p99 {lat['p99'] or 0:.1f} ms, generator {gen:.0%} "
+            f"(core 1 {r['cpu']['core1_busy']:.0%})"
+            + (" SATURATED" if r["loadgen_saturated"] else "")
         )
     if r["scenario"] == "ingest":
         return (
             f"{r['server']} ingest x{r['publishers']}: {r['cpu_s_per_gb'] or 0:.2f} CPU-s/GB, "
-            f"server {r['cpu']['server_cores']:.0%}, lag {r['publisher_max_lag_ms']:.0f} ms, "
-            f"backlog {r['publisher_backlog_max_bytes']} B"
+            f"server {r['cpu']['server_cores']:.0%}, RSS {r['rss_kb']['max'] / 1024:.0f} MiB, "
+            f"read in real time {r['publishers_realtime']}/{r['publishers']}, lag "
+            f"{r['publisher_max_lag_ms']:.0f} ms, backlog {r['publisher_backlog_max_bytes']} B"
         )
     return (
         f"{r['server']} frames x{r['publishers']}: {r['streams_complete']}/{r['publishers']} "
@@ -764,11 +1020,45 @@ def _summary(r: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> Options:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--players", help="comma-separated N (default 100,500,1000,2000)")
+    parser.add_argument(
+        "--players",
+        help="comma-separated N at 2.66 Mbit/s (default 100,500,1000,2000; 'none' skips them)",
+    )
+    parser.add_argument(
+        "--low-players",
+        help="comma-separated N at 232 kbit/s (default 3000,6000,12000; 'none' skips them)",
+    )
     parser.add_argument("--servers", default=",".join(SERVERS), help="aiortmp,nginx")
     parser.add_argument("--warmup", type=float, help="seconds after the last player joined")
     parser.add_argument("--window", type=float, help="measurement window, seconds")
-    parser.add_argument("--rate", type=float, default=200.0, help="player connections per second")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="player connections per second (2.66 Mbit/s)"
+    )
+    parser.add_argument(
+        "--low-rate",
+        type=float,
+        default=500.0,
+        help="player connections per second at 232 kbit/s (12,000 in 24 s)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("c", "python"),
+        default="c",
+        help="players: the compiled drain client (default) or bench.loadgen (fallback)",
+    )
+    parser.add_argument(
+        "--read-kb",
+        type=float,
+        default=16.0,
+        help="drain client: read each player about this many KiB at a time (sets the round "
+        "period from the stream's bit rate, 10..500 ms; 0: read as data arrives)",
+    )
+    parser.add_argument(
+        "--src-addrs",
+        type=int,
+        default=4,
+        help="drain client: spread players over 127.0.0.2 .. 127.0.0.(K+1) (0: no bind)",
+    )
     parser.add_argument("--publishers", type=int, help="publishers of the ingest runs")
     parser.add_argument("--no-ingest", action="store_true", help="skip the ingest runs")
     parser.add_argument("--no-frames", action="store_true", help="skip the frame-count runs")
@@ -787,7 +1077,9 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--profile-players", default="1000", help="the N whose aiortmp run is profiled"
     )
-    parser.add_argument("--quick", action="store_true", help="N=20,100, 5 s windows")
+    parser.add_argument(
+        "--quick", action="store_true", help="N=20,100 and 300 at 232 kbit/s, 5 s windows"
+    )
     parser.add_argument(
         "--quiet-wait", type=float, default=120.0, help="max seconds to wait for a quiet machine"
     )
@@ -837,19 +1129,28 @@ def parse_args(argv: list[str] | None) -> Options:
     AIORTMP_SETTINGS[0] = args.aiortmp_settings
     quick = bool(args.quick)
     default_players = "20,100" if quick else "100,500,1000,2000"
+    default_low = "300" if quick else "3000,6000,12000"
+    players = args.players or default_players
+    low_players = args.low_players or default_low
+    players, low_players = (
+        "" if v.strip().lower() == "none" else v for v in (players, low_players)
+    )
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r} (choose from {', '.join(SERVERS)})")
     hls_only = bool(args.hls_only)
     return Options(
-        players=[]
-        if hls_only
-        else [int(n) for n in (args.players or default_players).split(",") if n.strip()],
+        players=[] if hls_only else [int(n) for n in players.split(",") if n.strip()],
+        low_players=[] if hls_only else [int(n) for n in low_players.split(",") if n.strip()],
         servers=servers,
         warmup_s=args.warmup if args.warmup is not None else (2.0 if quick else 5.0),
         window_s=args.window if args.window is not None else (5.0 if quick else 20.0),
         rate=args.rate,
+        low_rate=args.low_rate,
+        generator=args.generator,
+        read_kb=args.read_kb,
+        src_addrs=args.src_addrs,
         publishers=args.publishers or (10 if quick else 100),
         ingest=not args.no_ingest and not hls_only,
         frames=not args.no_frames and not hls_only,
@@ -880,6 +1181,25 @@ def _counts(value: str | None, default: str) -> list[int]:
     return [] if text == "none" else [int(n) for n in text.split(",") if n.strip()]
 
 
+def _raise_nofile(want: int, need: int) -> None:
+    """Raise RLIMIT_NOFILE (soft, and hard if allowed) for this process and its children.
+
+    Args:
+        want: the limit to set if allowed.
+        need: what the largest case needs (players + publishers + a margin); below it a
+            warning is logged.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < need:
+        _log(f"RLIMIT_NOFILE is {soft} (the hard limit), {need} needed: not every player can join")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.run``."""
     opts = parse_args(argv)
@@ -897,6 +1217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The orchestrator only polls /proc: keep it off the server's core.
     os.sched_setaffinity(0, {LOADGEN_CORE})
+    _raise_nofile(NOFILE, max([*opts.players, *opts.low_players, opts.publishers]) + 200)
     doc = asyncio.run(run(opts))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}.json"

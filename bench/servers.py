@@ -1,9 +1,12 @@
 """The servers under test, pinned to one core, and what ``/proc`` says about them.
 
-- aiortmp: ``aiortmp serve`` with a TOML file that lifts the per-IP connection limit
-  (every player comes from 127.0.0.1) and without the HTTP surface.
+- aiortmp: ``aiortmp serve`` with a TOML file that raises ``[limits] max_connections``
+  and ``max_connections_per_ip`` to 100000 (12,000 players come from a few loopback
+  addresses) and without the HTTP surface.
 - nginx-rtmp: Debian's nginx with ``libnginx-mod-rtmp`` loaded from a temporary
-  ``nginx.conf``: one process (``master_process off``), ``chunk_size 4096`` as aiortmp.
+  ``nginx.conf``: one process (``master_process off``), ``worker_connections 65536``,
+  ``chunk_size 4096`` as aiortmp. Its open-file limit is the one it inherits from the
+  runner (``worker_rlimit_nofile`` only applies to worker processes, and there are none).
 
 CPU time is ``utime + stime`` of the server process (``/proc/PID/stat`` fields 14 and 15,
 children excluded), RSS is ``VmRSS`` of ``/proc/PID/status``.
@@ -232,7 +235,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float =
 
 
 _AIORTMP_TOML = """\
-# bench: every player connects from 127.0.0.1
+# bench: up to 12,000 players, from a few loopback addresses
 [limits]
 max_connections = 100000
 max_connections_per_ip = 100000

@@ -67,37 +67,7 @@ def ensure_streams() -> dict[str, Path]:
     """The two benchmark files: ``hd`` (2.66 Mbit/s) and ``low`` (~232 kbit/s)."""
     from . import media
 
-    hd = media.ensure_media()
-    low_spec = getattr(media, "LOW", None)
-    if low_spec is not None:  # the harness knows the low stream
-        return {"hd": hd, "low": media.ensure_media(spec=low_spec)}
-    return {"hd": hd, "low": _ensure_low(media.CACHE_DIR, media.ffmpeg_exe())}
-
-
-def _ensure_low(cache: Path, ffmpeg: str) -> Path:
-    """320x180 30 fps H.264 CBR 200 kbit/s + 32 kbit/s stereo AAC, 60 s (made once)."""
-    path = cache / "bench-180p30-200k-aac32k-60s.flv"
-    if path.exists() and path.stat().st_size > 0:
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.flv")
-    print(f"bench: generating {path.name} with FFmpeg (once)...", file=sys.stderr, flush=True)
-    subprocess.run(
-        [
-            ffmpeg,
-            *("-hide_banner", "-loglevel", "error", "-y"),
-            *("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30,noise=alls=12:allf=t"),
-            *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "60"),
-            *("-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast"),
-            *("-profile:v", "high", "-pix_fmt", "yuv420p", "-b:v", "200k", "-maxrate", "200k"),
-            *("-bufsize", "200k", "-x264-params", "nal-hrd=cbr:force-cfr=1", "-g", "60"),
-            *("-keyint_min", "60", "-sc_threshold", "0", "-bf", "2", "-c:a", "aac"),
-            *("-b:a", "32k", "-ac", "2", "-f", "flv", str(tmp)),
-        ],
-        check=True,
-    )
-    tmp.rename(path)
-    return path
+    return {"hd": media.ensure_media(), "low": media.ensure_media(spec=media.LOW)}
 
 
 # -- the probe process: publisher and latency players ------------------------------------------

@@ -237,3 +237,27 @@ def test_link_sources_are_not_announced() -> None:
     stream.attach(link)
     stream.detach(link)
     assert events == [] and registry.get("live", "cam") is None
+
+
+def test_a_large_audience_gets_longer_batches() -> None:
+    """Past fanout_max_writes_per_s, batches are held longer (up to the cap): writes per
+    second stay bounded however many players there are."""
+    stream, scheduler = make(
+        fanout_interval_s=0.02, fanout_max_writes_per_s=1000, fanout_max_interval_s=0.1
+    )
+    outputs = [FakeOutput(RTMP1) for _ in range(40)]  # 40 x 50 batches/s > 1000 writes/s
+    for output in outputs:
+        stream.subscribe(output)
+    stream.attach(FakeSource())
+    stream.ingest(9, 0, video_frame(0, 10))
+    stream.commit()
+    scheduler.advance(0.02)
+    assert outputs[0].batches == []  # held: 40 players / 1000 writes/s = 40 ms
+    scheduler.advance(0.02)
+    assert len(outputs[0].batches) == 1
+    for output in outputs[:30]:
+        stream.unsubscribe(output)
+    stream.ingest(9, 40, video_frame(1, 10))
+    stream.commit()
+    scheduler.advance(0.02)  # 10 players: back to 20 ms
+    assert len(outputs[-1].batches) == 2

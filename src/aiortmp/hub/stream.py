@@ -145,6 +145,10 @@ class StreamSettings:
         fanout_interval_s: how long :meth:`Stream.commit` may hold a batch to coalesce it
             with the next reads (0: deliver after every read).
         fanout_max_bytes: a held batch is delivered once it is this large (bytes).
+        fanout_max_writes_per_s: with so many players that delivering every
+            ``fanout_interval_s`` would take more writes per second than this, batches
+            are held longer (up to ``fanout_max_interval_s``): a large audience of a
+            low-bitrate stream costs a bounded number of writes (SRS "merged write").
         max_backward_ms / max_gap_ms: timestamp discontinuity thresholds (Timeline).
     """
 
@@ -152,6 +156,8 @@ class StreamSettings:
     gop_cache_max_bytes: int = 8 << 20
     fanout_interval_s: float = 0.0
     fanout_max_bytes: int = 128 * 1024
+    fanout_max_writes_per_s: int = 200_000
+    fanout_max_interval_s: float = 0.1
     max_backward_ms: int = 1000
     max_gap_ms: int = 10_000
 
@@ -212,6 +218,7 @@ class Stream:
         self._batch_bytes = 0
         self._interval_s = settings.fanout_interval_s
         self._max_bytes = settings.fanout_max_bytes
+        self._players = 0  # inline outputs, kept as a count for commit()
         self._timer: Handle | None = None
         #: The source's reads are already batched (the kernel holds a publisher's bytes
         #: for a window, SO_RCVLOWAT): deliver each read at once, with no timer.
@@ -251,7 +258,7 @@ class Stream:
     @property
     def player_count(self) -> int:
         """Number of inline outputs."""
-        return sum(len(group) for group in self._inline.values())
+        return self._players
 
     @property
     def queued_outputs(self) -> list[Output]:
@@ -284,6 +291,7 @@ class Stream:
             self._queued.append(output)
         else:
             self._inline.setdefault(output.wire, []).append(output)
+            self._players += 1
         if self.source is not None:
             output.on_live(True)
             packets = self.cache.replay(gop=start is StartAt.GOP)
@@ -307,6 +315,7 @@ class Stream:
         group = self._inline.get(output.wire)
         if group and output in group:
             group.remove(output)
+            self._players -= 1
             if not group:
                 del self._inline[output.wire]
 
@@ -442,14 +451,24 @@ class Stream:
         """The source processed one read: deliver now, or within ``fanout_interval_s``."""
         if not self._batch:
             return
-        if not self._queued and not self._inline:
+        if not self._queued and not self._players:
             # Nobody to deliver to (ingest only): no timer, no serialization.
             self._batch = []
             self._batch_bytes = 0
-        elif self.reads_coalesced or self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
+            return
+        interval = self._interval_s
+        settings = self.settings
+        if interval > 0 and self._players > settings.fanout_max_writes_per_s * interval:
+            # So many players that every write per batch counts: hold batches longer.
+            interval = min(
+                settings.fanout_max_interval_s, self._players / settings.fanout_max_writes_per_s
+            )
+        elif self.reads_coalesced:
+            interval = 0.0  # the kernel held the source's bytes for the window already
+        if interval <= 0 or self._batch_bytes >= self._max_bytes:
             self.flush()
         elif self._timer is None:
-            self._timer = self.scheduler.call_later(self._interval_s, self.flush)
+            self._timer = self.scheduler.call_later(interval, self.flush)
 
     def flush(self) -> None:
         """Deliver the held batch: one joined write per inline output, packets to queued."""

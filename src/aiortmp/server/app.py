@@ -57,6 +57,8 @@ def stream_settings(config: ServerConfig) -> StreamSettings:
         gop_cache_max_bytes=config.gop_cache_max_bytes,
         fanout_interval_s=config.fanout_interval_ms / 1000,
         fanout_max_bytes=config.fanout_max_bytes,
+        fanout_max_writes_per_s=config.fanout_max_writes_per_s,
+        fanout_max_interval_s=config.fanout_max_interval_ms / 1000,
     )
 
 

@@ -487,6 +487,15 @@ class ServerConfig(_Model):
     fanout_max_bytes: int = Field(
         128 * 1024, ge=1024, description="fan a coalesced batch out once it is this large"
     )
+    fanout_max_writes_per_s: int = Field(
+        200_000,
+        ge=1000,
+        description="with a large audience, hold batches longer so that delivering one "
+        "stream takes at most this many writes per second",
+    )
+    fanout_max_interval_ms: float = Field(
+        100, ge=0, le=1000, description="...but never longer than this"
+    )
     limits: Limits = Field(default_factory=Limits)
     player: PlayerPolicy = Field(default_factory=PlayerPolicy)
     tls: TLSConfig = Field(default_factory=TLSConfig)

@@ -261,3 +261,23 @@ def test_a_large_audience_gets_longer_batches() -> None:
     stream.commit()
     scheduler.advance(0.02)  # 10 players: back to 20 ms
     assert len(outputs[-1].batches) == 2
+
+
+def test_a_join_does_not_deliver_the_held_batch_early() -> None:
+    """Joining costs the joiner's start-up burst only: the held batch still goes out when
+    its time comes, once, to everyone, and the joiner gets only what followed its join."""
+    stream, scheduler = make(fanout_interval_s=0.02)
+    early = FakeOutput(RTMP1)
+    stream.subscribe(early)
+    stream.attach(FakeSource())
+    stream.ingest(9, 0, video_frame(0, 10))
+    stream.commit()
+    late = FakeOutput(RTMP1)
+    stream.subscribe(late)  # the held keyframe comes to it from the cache
+    assert early.batches == []
+    stream.ingest(9, 40, video_frame(1, 10))
+    stream.commit()
+    scheduler.advance(0.02)
+    assert [p.timestamp_ms for p in early.packets] == [0, 40]
+    assert [p.timestamp_ms for p in late.packets] == [0, 40]
+    assert late.batches[-1][0] == late.batches[-1][1][0].wire(RTMP1)  # only the new packet

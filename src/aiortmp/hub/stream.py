@@ -219,6 +219,9 @@ class Stream:
         self._interval_s = settings.fanout_interval_s
         self._max_bytes = settings.fanout_max_bytes
         self._players = 0  # inline outputs, kept as a count for commit()
+        # Outputs that joined while a batch was held -> how many of its packets they
+        # already got from the cache.
+        self._joined: dict[Output, int] = {}
         self._timer: Handle | None = None
         #: The source's reads are already batched (the kernel holds a publisher's bytes
         #: for a window, SO_RCVLOWAT): deliver each read at once, with no timer.
@@ -283,10 +286,14 @@ class Stream:
         """Attach an output. If the stream is live, the output is told so and gets the
         startup cache at once (:meth:`StartupCache.replay`).
 
-        Packets still held for coalescing are delivered first: they are already in the
-        cache, so the new output gets each packet exactly once.
+        Packets still held for coalescing are already in the cache the output starts
+        from: when the held batch goes out, this output gets only what came after its
+        start, so it gets each packet exactly once — without delivering the held batch
+        to every other output early (with a large audience and long batches, a join must
+        not cost a write per player).
         """
-        self.flush()
+        if self._batch:
+            self._joined[output] = len(self._batch)
         if output.wire is None:
             self._queued.append(output)
         else:
@@ -308,6 +315,7 @@ class Stream:
         """
         if flush:
             self.flush()
+        self._joined.pop(output, None)
         if output.wire is None:
             if output in self._queued:
                 self._queued.remove(output)
@@ -480,14 +488,28 @@ class Stream:
             return
         self._batch = []
         self._batch_bytes = 0
+        joined = self._joined
+        if joined:
+            self._joined = {}
         # Snapshots: an output may detach itself (a dropped player) while we iterate.
         for wire, group in list(self._inline.items()):
             if len(batch) == 1:
                 data = batch[0].wire(wire)
             else:
                 data = b"".join([p.wire(wire) for p in batch])
+            if not joined:
+                for output in tuple(group):
+                    output.on_batch(data, batch)
+                continue
             for output in tuple(group):
-                output.on_batch(data, batch)
+                start = joined.get(output)
+                if start is None:
+                    output.on_batch(data, batch)
+                elif start < len(batch):
+                    skip = sum(len(p.wire(wire)) for p in batch[:start])
+                    output.on_batch(data[skip:], batch[start:])
         if self._queued:
             for output in tuple(self._queued):
-                output.on_batch(None, batch)
+                start = joined.get(output, 0) if joined else 0
+                if start < len(batch):
+                    output.on_batch(None, batch[start:] if start else batch)

@@ -96,7 +96,9 @@ class RTMPServer:
             scheduler=_RunningLoop(), bus=self.bus, settings=stream_settings(self.config)
         )
         self.access = AccessControl()
-        self.recording = RecordingService(self.registry, self.bus, self.config.record_dir)
+        self.recording = RecordingService(
+            self.registry, self.bus, self.config.record_dir, config=self.config
+        )
         self.connections: set[RTMPServerProtocol] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
         self.stats: collections.Counter[str] = collections.Counter()

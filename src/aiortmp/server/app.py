@@ -35,6 +35,7 @@ __all__ = ["RTMPServer"]
 if TYPE_CHECKING:
     from .auth import ChannelKeyStore
     from .relay import RelayService
+    from .vod import VodService
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -109,6 +110,8 @@ class RTMPServer:
         self.relay: RelayService | None = None
         #: livego-style channel keys, set by the auth component (server/auth.py)
         self.channel_keys: ChannelKeyStore | None = None
+        #: the [[vod]] applications, set by the VOD component (server/vod.py)
+        self.vod: VodService | None = None
         self.components: list[Component] = build_components(self)
 
     @property

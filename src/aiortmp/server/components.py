@@ -53,6 +53,11 @@ def build_components(server: RTMPServer) -> list[Component]:
         server.registry, server.bus, server.access, server.config.relay, next_session_id
     )
     components.append(server.relay)
+    # Video on demand ([[vod]]): always present, so a reload can add applications.
+    from .vod import VodService
+
+    server.vod = VodService(server.config, server.bus)
+    components.append(server.vod)
     if server.config.http.listen:
         from .http import HTTPService
 

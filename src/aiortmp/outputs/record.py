@@ -38,8 +38,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import os
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +59,7 @@ from aiortmp.media import audio_config
 from aiortmp.media.flv import FLVWriter
 from aiortmp.media.fmp4 import FMP4Fragment, FMP4Muxer
 from aiortmp.media.mfra import RandomAccessPoint, mfra_box, sync_points
+from aiortmp.media.mp4read import MP4Index
 from aiortmp.media.samples import CONFIGLESS_CODECS, Frame, MediaType, TrackConfig
 from aiortmp.protocol.messages import MessageType
 
@@ -66,8 +69,11 @@ if TYPE_CHECKING:
     from aiortmp.server.config import ServerConfig
 
 __all__ = [
+    "ActivePaths",
     "RecordSettings",
+    "RecordedFile",
     "Recorder",
+    "RecordingCatalog",
     "RecordingService",
     "Segment",
     "enforce_retention",
@@ -293,6 +299,7 @@ class _MP4File:
         self.size_bytes = 0
         self.end_ms = float(origin_ms)
         self._init_size = 0
+        self._cut = False
         self._points: list[RandomAccessPoint] = []
 
     @property
@@ -346,13 +353,15 @@ class _MP4File:
             pass
         self._fragment(self.muxer.fragment(end_ms=frame.dts_ms))
         self._fragment(self.muxer.fragment(end_ms=frame.dts_ms, final=True))
+        self._cut = True  # what is still queued (``frame`` on) belongs to the next file
 
     def close(self) -> bool:
         """Finish the file; False if it holds no media (it is removed)."""
         try:
             if not self._init_size:
                 return False
-            self._fragment(self.muxer.fragment(final=True))
+            if not self._cut:
+                self._fragment(self.muxer.fragment(final=True))
             # mehd (the init segment's only duration-dependent field) in place, then the
             # random access index at the very end.
             self._file.seek(0)
@@ -792,6 +801,166 @@ class ActivePaths:
             return False
         with self._lock:
             return path.resolve() in self._paths
+
+
+# -------------------------------------------------------------------------- catalog
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordedFile:
+    """A recording file on disk, with the time span it covers.
+
+    Attributes:
+        app: the application folder it is in (the sanitized app name).
+        name: the stream name (sanitized).
+        path: the file.
+        format: ``"flv"`` or ``"mp4"``.
+        start: UTC time of its first frame (from its name).
+        duration_ms: the media it holds, ms (so far, for a file being written).
+        size_bytes: its size.
+        active: it is being written.
+    """
+
+    app: str
+    name: str
+    path: Path
+    format: str
+    start: dt.datetime
+    duration_ms: int
+    size_bytes: int
+    active: bool = False
+
+    @property
+    def end(self) -> dt.datetime:
+        """UTC time of the end of its media."""
+        return self.start + dt.timedelta(milliseconds=self.duration_ms)
+
+
+def _flv_duration_ms(path: Path) -> int:
+    """An FLV file's duration: its ``onMetaData`` ``duration`` (the recorder patches it
+    every second), else the timestamp of its last tag (found from the end through
+    ``PreviousTagSize``, FLV v10.1 E.3)."""
+    with open(path, "rb") as file:
+        header = file.read(9)
+        if len(header) < 9 or header[:3] != b"FLV":
+            return 0
+        offset = int.from_bytes(header[5:9], "big") + 4
+        file.seek(offset)
+        tag = file.read(11)
+        if len(tag) == 11 and tag[0] & 0x1F == 18:
+            script = file.read(min(int.from_bytes(tag[1:4], "big"), 64 * 1024))
+            # AMF0 (§2.10, §2.4): the key "duration" (u16 length + bytes), then a number.
+            marker = script.find(b"\x00\x08duration\x00")
+            if marker >= 0 and len(script) >= marker + 19:
+                seconds: float = struct.unpack(">d", script[marker + 11 : marker + 19])[0]
+                if seconds > 0 and math.isfinite(seconds):
+                    return round(seconds * 1000)
+        end = os.fstat(file.fileno()).st_size
+        if end < offset + 15:
+            return 0
+        file.seek(end - 4)
+        last = int.from_bytes(file.read(4), "big")
+        if not 11 <= last <= end - offset - 4:
+            return 0
+        file.seek(end - 4 - last + 4)
+        stamp = file.read(4)
+        if len(stamp) < 4:
+            return 0
+        return int.from_bytes(stamp[:3], "big") | stamp[3] << 24
+
+
+def _mp4_duration_ms(path: Path) -> int:
+    """A (fragmented) MP4 file's duration: its longest track, from its sample tables and
+    every ``moof`` (a file cut short counts its whole samples)."""
+    with open(path, "rb") as file:
+        index = MP4Index(file_size=os.fstat(file.fileno()).st_size)
+        while not index.done:
+            file.seek(index.position)
+            data = file.read(max(index.read_size, 16))
+            if not data:
+                index.feed_eof()
+            else:
+                index.feed(data)
+        return index.duration_ms
+
+
+class RecordingCatalog:
+    """The recordings under a record directory, with the spans they cover (blocking:
+    call :meth:`list` off the event loop). Durations are cached per file while its size
+    and modification time do not change.
+
+    Args:
+        record_dir: the record directory.
+        active: the files being written (marked ``active``), if known.
+    """
+
+    def __init__(self, record_dir: Path, active: ActivePaths | None = None) -> None:
+        self.record_dir = record_dir
+        self.active = active
+        self._lock = threading.Lock()
+        self._durations: dict[Path, tuple[int, int, int]] = {}
+
+    def _duration_ms(self, path: Path, extension: str, info: os.stat_result) -> int:
+        key = (info.st_size, info.st_mtime_ns)
+        with self._lock:
+            cached = self._durations.get(path)
+        if cached is not None and cached[:2] == key:
+            return cached[2]
+        try:
+            if extension == "mp4":
+                duration = _mp4_duration_ms(path)
+            else:
+                duration = _flv_duration_ms(path)
+        except (OSError, MP4Error):
+            duration = 0
+        with self._lock:
+            self._durations[path] = (*key, duration)
+        return duration
+
+    def list(self, app: str | None = None, name: str | None = None) -> list[RecordedFile]:
+        """The recordings, by app, name and start time (blocking).
+
+        Args:
+            app: only this application (sanitized as folders are), or all.
+            name: only this stream name, or all.
+
+        Returns:
+            The files; missing or unreadable directories give none.
+        """
+        out: list[RecordedFile] = []
+        try:
+            folders = sorted(
+                e.name for e in os.scandir(self.record_dir) if e.is_dir(follow_symlinks=False)
+            )
+        except OSError:
+            return out
+        if app is not None:
+            folders = [f for f in folders if f == _safe(app)]
+        for folder in folders:
+            for start, path, info in _recordings(self.record_dir / folder):
+                parsed = parse_recording_name(path.name)
+                assert parsed is not None
+                stream_name, _, extension = parsed
+                if name is not None and stream_name != _safe(name):
+                    continue
+                out.append(
+                    RecordedFile(
+                        app=folder,
+                        name=stream_name,
+                        path=path,
+                        format=extension,
+                        start=start,
+                        duration_ms=self._duration_ms(path, extension, info),
+                        size_bytes=info.st_size,
+                        active=self.active is not None and path in self.active,
+                    )
+                )
+        out.sort(key=lambda f: (f.app, f.name, f.start, f.path.name))
+        with self._lock:  # forget files that are gone
+            present = {f.path for f in out}
+            if app is None and name is None:
+                self._durations = {p: v for p, v in self._durations.items() if p in present}
+        return out
 
 
 # ------------------------------------------------------------------------ retention

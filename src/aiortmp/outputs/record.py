@@ -453,15 +453,17 @@ class Recorder(QueuedOutput):
         now_s = time.time()
         gop = stream.cache.gop
         first_ms = gop[0].timestamp_ms if gop else stream.last_timestamp_ms
-        self._planned = dt.datetime.fromtimestamp(
+        planned = dt.datetime.fromtimestamp(
             now_s - max(0, stream.last_timestamp_ms - first_ms) / 1000, dt.UTC
         )
+        # Names carry milliseconds: so do the times (exact ms arithmetic from here on).
+        self._planned = planned.replace(microsecond=planned.microsecond // 1000 * 1000)
         self.path: Path | None = recording_path(
             directory, stream.app, stream.name, self._planned, "mp4" if self._mp4 else "flv"
         )
-        # Wall clock of a media time: (UNIX s, stream ms), set by the first file: every
+        # Wall clock of a media time: (the first file's start, its media time): every
         # file's name is the first one's plus the media time between them.
-        self._anchor: tuple[float, int] | None = None
+        self._anchor: tuple[dt.datetime, int] | None = None
         # -- I/O thread state
         self._file: _FLVFile | _MP4File | None = None
         self._start: dt.datetime | None = None
@@ -478,12 +480,12 @@ class Recorder(QueuedOutput):
 
     def _wall(self, media_ms: int) -> dt.datetime:
         assert self._anchor is not None
-        wall_s, ref_ms = self._anchor
-        return dt.datetime.fromtimestamp(wall_s + (media_ms - ref_ms) / 1000, dt.UTC)
+        start, ref_ms = self._anchor
+        return start + dt.timedelta(milliseconds=media_ms - ref_ms)
 
     def _new_path(self, media_ms: int) -> Path:
         if self._anchor is None and self.path is not None:
-            self._anchor = (self._planned.timestamp(), media_ms)
+            self._anchor = (self._planned, media_ms)
             self._start = self._planned
             path = self.path
         else:

@@ -692,8 +692,11 @@ class FileSource:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for may swallow a cancellation
+        # that comes as the event is set.
         try:
-            await asyncio.wait_for(self._wake.wait(), max(0.0, min(seconds, _TICK_S)))
+            async with asyncio.timeout(max(0.0, min(seconds, _TICK_S))):
+                await self._wake.wait()
         except TimeoutError:
             pass
 

@@ -798,6 +798,10 @@ class ActivePaths:
         with self._lock:
             self._paths.discard(path.resolve())
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._paths)
+
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, Path):
             return False

@@ -17,7 +17,11 @@ processes pinned to core 1 (:mod:`bench.loadgen`):
 - ingest: one publisher, then ``--publishers`` publishers, no players (server CPU per GB
   ingested; did the server read everything in real time);
 - frames: ``--publishers`` publishers with one frame-counting player each, joined before
-  the publishers start: did every frame arrive.
+  the publishers start: did every frame arrive;
+- hls: LL-HLS latency and the HLS output's CPU cost beside RTMP delivery (:mod:`bench.hls`;
+  ``--hls-only`` runs it alone, ``--no-hls`` skips it).
+- workers (aiortmp only, :mod:`bench.workers`): one publisher, N players at the 2.66 Mbit/s
+  and at a ~232 kbit/s stream, ``aiortmp serve`` vs ``--workers 2``.
 
 The results go to ``bench/results/<time>.json``; ``docs/benchmarks.md`` is rewritten from
 them (not for ``--quick`` unless ``--docs``).
@@ -43,6 +47,7 @@ from typing import Any
 
 from aiortmp.server.config import ServerConfig
 
+from . import hls, workers
 from .media import CACHE_DIR, ensure_media, load_media
 from .profile import perf_split, pyspy_record
 from .report import write_report
@@ -108,7 +113,12 @@ class Options:
     quick: bool = False
     render: str | None = None
     append: str | None = None
+    hls: bool = True
+    hls_streams: int = 4
+    hls_viewers: int = 100
     notes: list[str] = field(default_factory=list)
+    workers_players: list[int] = field(default_factory=list)
+    workers_low_players: list[int] = field(default_factory=list)
 
 
 class LoadProcess:
@@ -703,6 +713,27 @@ async def run(opts: Options) -> dict[str, Any]:
     if opts.frames:
         for kind in opts.servers:
             await record(frames, kind, opts.publishers)
+    if opts.hls and "aiortmp" in opts.servers:
+        await wait_quiet(opts.quiet_wait_s)
+        result = await hls.run_case(
+            streams=opts.hls_streams,
+            viewers=opts.hls_viewers,
+            warmup_s=opts.warmup_s,
+            window_s=opts.window_s,
+            nice=opts.nice,
+        )
+        _log(hls.summary(result))
+        results.append(result)
+    if (opts.workers_players or opts.workers_low_players) and "aiortmp" in opts.servers:
+        await wait_quiet(opts.quiet_wait_s)
+        doc["workers"] = await workers.run_cases(
+            players={"hd": opts.workers_players, "low": opts.workers_low_players},
+            warmup_s=opts.warmup_s,
+            window_s=opts.window_s,
+            rate=opts.rate,
+            nice=opts.nice,
+            log=_log,
+        )
     doc["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
     return doc
 
@@ -741,6 +772,12 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--publishers", type=int, help="publishers of the ingest runs")
     parser.add_argument("--no-ingest", action="store_true", help="skip the ingest runs")
     parser.add_argument("--no-frames", action="store_true", help="skip the frame-count runs")
+    parser.add_argument("--no-hls", action="store_true", help="skip the LL-HLS case")
+    parser.add_argument("--hls-only", action="store_true", help="run only the LL-HLS case")
+    parser.add_argument("--hls-streams", type=int, default=4, help="streams of the HLS case")
+    parser.add_argument(
+        "--hls-viewers", type=int, default=100, help="LL-HLS viewers measured (scaled to 1000)"
+    )
     parser.add_argument(
         "--rcvlowat", type=int, default=0, help="players' SO_RCVLOWAT in bytes (0: off)"
     )
@@ -781,6 +818,16 @@ def parse_args(argv: list[str] | None) -> Options:
         help="only rewrite docs/benchmarks.md from a results file",
     )
     parser.add_argument(
+        "--workers-players",
+        metavar="N,...",
+        help="workers case, 2.66 Mbit/s stream (default 500; quick 50; none: skip)",
+    )
+    parser.add_argument(
+        "--workers-low-players",
+        metavar="N,...",
+        help="workers case, 232 kbit/s stream (default 2000; quick 200; none: skip)",
+    )
+    parser.add_argument(
         "--aiortmp-settings",
         default="",
         metavar="TOML",
@@ -794,15 +841,21 @@ def parse_args(argv: list[str] | None) -> Options:
     for s in servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r} (choose from {', '.join(SERVERS)})")
+    hls_only = bool(args.hls_only)
     return Options(
-        players=[int(n) for n in (args.players or default_players).split(",") if n.strip()],
+        players=[]
+        if hls_only
+        else [int(n) for n in (args.players or default_players).split(",") if n.strip()],
         servers=servers,
         warmup_s=args.warmup if args.warmup is not None else (2.0 if quick else 5.0),
         window_s=args.window if args.window is not None else (5.0 if quick else 20.0),
         rate=args.rate,
         publishers=args.publishers or (10 if quick else 100),
-        ingest=not args.no_ingest,
-        frames=not args.no_frames,
+        ingest=not args.no_ingest and not hls_only,
+        frames=not args.no_frames and not hls_only,
+        hls=not args.no_hls,
+        hls_streams=args.hls_streams,
+        hls_viewers=args.hls_viewers,
         rcvlowat=args.rcvlowat,
         profile=args.profile,
         profile_players=[int(n) for n in args.profile_players.split(",") if n.strip()],
@@ -810,19 +863,30 @@ def parse_args(argv: list[str] | None) -> Options:
         retries=args.retries,
         nice=args.nice,
         repeat=args.repeat,
-        docs=bool(args.docs or (not quick and not args.no_docs)),
+        # An HLS-only run would leave the report without its tables: only on request.
+        docs=bool(args.docs or (not quick and not args.no_docs and not hls_only)),
         command=shlex.join(["python", "-m", "bench.run", *(argv or sys.argv[1:])]),
         quick=quick,
         render=args.render,
         append=args.append,
+        workers_players=_counts(args.workers_players, "50" if quick else "500"),
+        workers_low_players=_counts(args.workers_low_players, "200" if quick else "2000"),
     )
+
+
+def _counts(value: str | None, default: str) -> list[int]:
+    """``"100,500"`` → ``[100, 500]``; ``"none"`` → ``[]``."""
+    text = default if value is None else value
+    return [] if text == "none" else [int(n) for n in text.split(",") if n.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.run``."""
     opts = parse_args(argv)
     if opts.render:
-        write_report(json.loads(Path(opts.render).read_text()), DOCS)
+        rendered = json.loads(Path(opts.render).read_text())
+        write_report(rendered, DOCS)
+        hls.append_report(rendered, DOCS)
         _log(f"report: {DOCS}")
         return 0
     _NICE[0] = opts.nice
@@ -848,6 +912,8 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"results: {out}")
     if opts.docs:
         write_report(doc, DOCS)
+        hls.append_report(doc, DOCS)
+        workers.append_report(doc, DOCS)
         _log(f"report: {DOCS}")
     return 0
 

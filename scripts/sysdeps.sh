@@ -3,10 +3,10 @@
 # Idempotent: does nothing when every package is already installed.
 #
 # It never stops or reconfigures a process it did not start: a service that a package
-# would start on installation (nginx on :80) is kept from starting with a policy-rc.d
-# that answers 101 ("action forbidden", Debian Policy's invoke-rc.d interface) for the
-# length of the install, removed afterwards unless it was there before. The tests run their
-# own nginx on free ports.
+# would start on installation (nginx on :80, redis-server on :6379) is kept from starting
+# with a policy-rc.d that answers 101 ("action forbidden", Debian Policy's invoke-rc.d
+# interface) for the length of the install, removed afterwards unless it was there before.
+# The tests run their own nginx and redis-server on free ports.
 #
 # SYSDEPS_FORCE=1 runs the install even when everything is present (repairs a broken set;
 # the sysdeps test uses it to go through the install path).
@@ -23,6 +23,7 @@ packages=(
   nginx-light                   # nginx + libnginx-mod-rtmp: relay tests and benchmark baseline
   libnginx-mod-rtmp
   chromium                      # headless browser for the dashboard test (Playwright drives it)
+  redis-server                  # the cluster directory (tests run their own on a free port)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -62,10 +63,13 @@ if ! apt_install 2>/dev/null; then
   $sudo apt-get update -qq -o DPkg::Lock::Timeout=300
   apt_install
 fi
-# A service installed just now would start at the next boot (on :80): disabled, not stopped.
-# One that was installed before is the user's, and left as it is.
+# A service installed just now would start at the next boot (on :80, :6379): disabled, not
+# stopped. One that was installed before is the user's, and left as it is.
 for p in "${missing[@]}"; do
   if [ "$p" = nginx-light ] && command -v systemctl >/dev/null; then
     $sudo systemctl disable nginx >/dev/null 2>&1 || true
+  fi
+  if [ "$p" = redis-server ] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable redis-server >/dev/null 2>&1 || true
   fi
 done

@@ -20,7 +20,7 @@ from aiortmp.protocol.messages import MessageType
 from aiortmp.protocol.session import ClientSession
 from aiortmp.server.access import ALLOW, Decision, Request
 
-from .conftest import ServerFactory, url
+from .conftest import ServerFactory, eventually, url
 from .server.media import AAC_SEQUENCE_HEADER, AVC_SEQUENCE_HEADER, audio_frame, video_frame
 
 
@@ -456,3 +456,131 @@ async def test_reconnecting_gives_up_on_rejection_unless_asked(make_server: Serv
         await asyncio.sleep(0.01)
     task.cancel()
     assert all(isinstance(e, rtmp.RejectedError) for e in attempts)
+
+
+# -- unix sockets and E-RTMP v2 ReconnectRequest -------------------------------------------
+
+
+def test_unix_urls_carry_the_socket_path() -> None:
+    text = rtmp.unix_url("/run/aiortmp dir/w1.sock", "live", "a b/c")
+    assert text == "rtmp+unix://%2Frun%2Faiortmp%20dir%2Fw1.sock/live/a%20b/c"
+    parsed = rtmp.parse_url(text)
+    assert parsed.unix_path == parsed.host == "/run/aiortmp dir/w1.sock"
+    assert (parsed.app, parsed.stream, parsed.port) == ("live", "a b/c", 0)
+    assert parsed.tc_url == "rtmp+unix://%2Frun%2Faiortmp%20dir%2Fw1.sock/live"
+    assert rtmp.parse_url(parsed.tc_url).unix_path == parsed.unix_path
+    with pytest.raises(rtmp.ClientError):
+        rtmp.parse_url("rtmp+unix:///live/cam")  # no socket path
+
+
+async def test_publish_and_play_over_a_unix_socket(
+    make_server: ServerFactory, tmp_path: Any
+) -> None:
+    from aiortmp.server.connection import RTMPServerProtocol
+
+    server = await make_server()
+    path = str(tmp_path / "s.sock")
+    unix = await asyncio.get_running_loop().create_unix_server(
+        lambda: RTMPServerProtocol(server), path
+    )
+    try:
+        async with rtmp.connect(rtmp.unix_url(path, "live"), timeout=5) as pub_conn:
+            publisher = await pub_conn.publish("cam")
+            async with rtmp.connect(url(server, "live"), timeout=5) as conn:
+                player = await conn.play("cam")
+                await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+                await publisher.send_video(0, video_frame(0, 100))
+                got = await take(player, 2)
+        assert [m.payload for m in got] == [AVC_SEQUENCE_HEADER, video_frame(0, 100)]
+    finally:
+        unix.close()
+    with pytest.raises(rtmp.ClientError, match="cannot connect"):
+        await rtmp.connect(rtmp.unix_url(path, "live"), timeout=5)
+
+
+async def _publisher_connection(server: Any) -> Any:
+    (conn,) = [c for c in server.connections if c.publishing]
+    return conn
+
+
+async def test_a_publisher_follows_a_reconnect_request_at_the_next_keyframe(
+    make_server: ServerFactory,
+) -> None:
+    old, new = await make_server(), await make_server()
+    async with rtmp.connect(url(old, "live?token=t"), timeout=5) as conn:
+        publisher = await conn.publish("cam")
+        await publisher.send_metadata({"width": 320.0})
+        await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+        await publisher.send_audio(0, AAC_SEQUENCE_HEADER)
+        for i in range(3):
+            await publisher.send_video(i * 40, video_frame(i, 100, gop=3))
+        server_conn = await _publisher_connection(old)
+        host, port = new.addresses[0]
+        server_conn.session.request_reconnect(tc_url=f"rtmp://{host}:{port}/live")
+        server_conn.flush()
+        await eventually(lambda: conn.reconnect_request is not None)
+        assert conn.reconnect_request.tc_url == f"rtmp://{host}:{port}/live"
+        # Up to the next keyframe it stays; the keyframe goes to the new server.
+        await publisher.send_video(120, video_frame(4, 100, gop=3))
+        assert publisher.moves == 0 and publisher.connection is conn
+        old_stream = old.registry.get("live", "cam")
+        assert old_stream is not None and old_stream.is_live
+        async with rtmp.connect(url(new, "live"), timeout=5) as play_conn:
+            player = await play_conn.play("cam", stop_on_unpublish=False)
+            await publisher.send_video(160, video_frame(6, 100, gop=3))  # a keyframe
+            await publisher.send_audio(160, audio_frame())
+            assert publisher.moves == 1 and publisher.connection is not conn
+            got = await take(player, 5)
+        # The new server's stream starts decodable: metadata, configuration, keyframe.
+        assert got[0].metadata == {"width": 320.0}
+        assert {m.payload for m in got[1:3]} == {AVC_SEQUENCE_HEADER, AAC_SEQUENCE_HEADER}
+        assert got[3].payload == video_frame(6, 100, gop=3)
+        assert got[4].payload == audio_frame()
+        # The old server saw the publish end and the connection go; the query went along.
+        await eventually(lambda: not old.connections)
+        assert not old_stream.is_live
+        (new_conn,) = new.connections - {c for c in new.connections if c.playing}
+        assert new_conn.session.connect_properties["app"] == "live?token=t"
+        moved = publisher.connection
+    # Closing the original connection closes the one the publisher moved to.
+    assert moved.closed
+    await eventually(lambda: not new.connections)
+
+
+async def test_a_publisher_that_cannot_move_stays(make_server: ServerFactory) -> None:
+    old = await make_server()
+    async with rtmp.connect(url(old, "live"), timeout=2) as conn:
+        publisher = await conn.publish("cam")
+        async with rtmp.connect(url(old, "live"), timeout=5) as play_conn:
+            player = await play_conn.play("cam")
+            await publisher.send_video(0, AVC_SEQUENCE_HEADER)
+            server_conn = await _publisher_connection(old)
+            with socket.socket() as unused:
+                unused.bind(("127.0.0.1", 0))
+                closed_port = unused.getsockname()[1]
+            server_conn.session.request_reconnect(tc_url=f"rtmp://127.0.0.1:{closed_port}/live")
+            server_conn.flush()
+            await eventually(lambda: conn.reconnect_request is not None)
+            await publisher.send_video(0, video_frame(0, 100))
+            await publisher.send_video(40, video_frame(1, 100))
+            got = await take(player, 3)
+        assert [m.payload for m in got[1:]] == [video_frame(0, 100), video_frame(1, 100)]
+        assert publisher.moves == 0 and publisher.connection is conn
+
+
+async def test_follow_reconnect_false_neither_announces_nor_follows(
+    make_server: ServerFactory,
+) -> None:
+    from aiortmp.protocol.session import CapsExMask
+
+    server = await make_server()
+    async with rtmp.connect(url(server, "live"), timeout=5, follow_reconnect=False) as conn:
+        publisher = await conn.publish("cam")
+        server_conn = await _publisher_connection(server)
+        assert CapsExMask.RECONNECT not in server_conn.session.peer_caps_ex
+        assert CapsExMask.MULTITRACK in server_conn.session.peer_caps_ex
+        server_conn.session.request_reconnect()
+        server_conn.flush()
+        await eventually(lambda: conn.reconnect_request is not None)
+        await publisher.send_video(0, video_frame(0, 100))
+        assert publisher.moves == 0

@@ -1,7 +1,10 @@
 """The ``aiortmp`` command: ``aiortmp serve`` and the client commands.
 
 ``aiortmp serve [--listen HOST:PORT]... [--config FILE.toml] [--record-dir DIR]
-[--log-level L]``: the flags override the configuration file.
+[--log-level L] [--workers N|auto]``: the flags override the configuration file. With
+``workers`` set, a supervisor runs N worker processes on the same ports
+(:mod:`aiortmp.server.workers`; ``SIGUSR2`` starts a new generation without dropping
+anyone).
 
 Client commands (on :mod:`aiortmp.client`; progress on stderr, results on stdout, exit
 status 1 on connection errors and rejections):
@@ -72,6 +75,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "tls.listen": args.tls_listen or None,
         "tls.cert": args.tls_cert,
         "tls.key": args.tls_key,
+        "workers": args.workers,
     }
     if args.no_http:
         overrides["http.listen"] = []
@@ -81,6 +85,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"aiortmp: {exc}", file=sys.stderr)
         return 2
     _setup_logging(config.log_level)
+    if config.workers is not None:
+        from .server.workers import Supervisor
+
+        supervisor = Supervisor(
+            config,
+            config_path=args.config,
+            overrides=overrides,
+            drain_timeout_s=args.drain_timeout,
+        )
+        # The supervisor moves no media: the default loop (its child watcher) is enough.
+        try:
+            return asyncio.run(supervisor.run())
+        except KeyboardInterrupt:
+            return 0
     server = RTMPServer(config, config_path=args.config, config_overrides=overrides)
     try:
         run(server.serve_forever())
@@ -698,6 +716,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain for RTMPS")
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for RTMPS")
+    serve.add_argument(
+        "--workers",
+        metavar="N|auto",
+        help="run N worker processes sharing the ports and streams (auto: one per core); "
+        "SIGUSR2 then restarts them without dropping anyone (docs/workers.md)",
+    )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="with --workers: how long an old generation may serve its players after "
+        "SIGUSR2 (default 300)",
+    )
     serve.set_defaults(func=_cmd_serve)
     _add_client_commands(sub)
     recordings = sub.add_parser("recordings", help="list the recordings in the record directory")

@@ -22,6 +22,7 @@ pending calls and queues media for :class:`Player` iterators.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import socket
@@ -40,12 +41,15 @@ from .errors import (
     RejectedError,
     RemoteProtocolError,
 )
+from .hub.packet import config_key
 from .media.errors import CodecHeaderError
 from .media.tags import (
     AudioKind,
     AudioTag,
     VideoKind,
     VideoTag,
+    classify_audio,
+    classify_video,
     parse_audio_tag,
     parse_video_tag,
 )
@@ -60,10 +64,11 @@ from .protocol.events import (
     HandshakeComplete,
     MediaReceived,
     MetadataReceived,
+    ReconnectRequested,
     StatusReceived,
 )
 from .protocol.messages import ChunkStreamId, Message, MessageType
-from .protocol.session import ClientSession
+from .protocol.session import CLIENT_ENHANCED_RTMP_PROPERTIES, CapsExMask, ClientSession
 
 __all__ = [
     "Backoff",
@@ -79,11 +84,15 @@ __all__ = [
     "connect",
     "parse_url",
     "reconnecting",
+    "unix_url",
 ]
 
 logger = logging.getLogger("aiortmp.client")
 
 DEFAULT_PORTS: Final = {"rtmp": 1935, "rtmps": 443}
+#: RTMP over a unix stream socket: ``rtmp+unix://<percent-encoded socket path>/app/stream``
+#: (the ``http+unix://`` convention); a server's worker processes link through these.
+UNIX_SCHEME: Final = "rtmp+unix"
 
 #: Data messages that are session plumbing, not stream content: servers send them right
 #: after ``NetStream.Play.Start`` (``|RtmpSampleAccess``, ``onStatus NetStream.Data.Start``).
@@ -92,6 +101,13 @@ _PLUMBING_DATA: Final = frozenset({"|RtmpSampleAccess", "onStatus"})
 #: The AMF0 string ``onMetaData`` that starts an FLV script tag body (FLV v10.1 E.4.4.1).
 _ON_METADATA: Final = amf0.encode("onMetaData")
 _SET_DATA_FRAME: Final = amf0.encode("@setDataFrame")
+
+#: Message types a :class:`Publisher` sends (audio, video, AMF0 data).
+_PUBLISHED_TYPES: Final = frozenset({MessageType.AUDIO, MessageType.VIDEO, MessageType.DATA_AMF0})
+
+#: A publisher that follows a ReconnectRequest moves at the next keyframe, or at the next
+#: message once this many seconds passed without one (seconds).
+MOVE_WAIT_S: Final = 10.0
 
 #: Status codes after which a played stream has no more media for now.
 _END_CODES: Final = frozenset(
@@ -107,13 +123,14 @@ class RTMPURL:
     """A parsed ``rtmp[s]://host[:port]/app[/stream][?query]`` URL.
 
     Attributes:
-        scheme: ``rtmp`` or ``rtmps``.
-        host: host name or address.
-        port: TCP port (1935 for rtmp, 443 for rtmps by default).
+        scheme: ``rtmp``, ``rtmps`` or ``rtmp+unix``.
+        host: host name or address (the socket path for ``rtmp+unix``).
+        port: TCP port (1935 for rtmp, 443 for rtmps by default; 0 for a unix socket).
         app: the application (first path segment); with the query string when the URL has
             no stream name (the token then goes with ``connect``).
         stream: the rest of the path (the stream name) with the query string, or "".
         tc_url: ``scheme://host:port/app`` as sent in ``connect``.
+        unix_path: the unix socket path of an ``rtmp+unix://`` URL, else "".
     """
 
     scheme: str
@@ -122,6 +139,7 @@ class RTMPURL:
     app: str
     stream: str
     tc_url: str
+    unix_path: str = ""
 
 
 def parse_url(url: str) -> RTMPURL:
@@ -131,40 +149,78 @@ def parse_url(url: str) -> RTMPURL:
     ``name?token=x``, as FFmpeg sends it), else with the app (``connect``), which is where
     servers look for authentication tokens.
 
+    ``rtmp+unix://%2Frun%2Faiortmp%2Fw1.sock/live/cam`` is RTMP over the unix socket
+    ``/run/aiortmp/w1.sock`` (the percent-encoded path takes the place of host and port).
+
     Args:
-        url: ``rtmp[s]://host[:port]/app[/stream][?query]``.
+        url: ``rtmp[s]://host[:port]/app[/stream][?query]`` or
+            ``rtmp+unix://<encoded path>/app[/stream][?query]``.
 
     Returns:
         The parsed URL.
 
     Raises:
-        ClientError: not an rtmp:// or rtmps:// URL, no host, or no app.
+        ClientError: not an rtmp://, rtmps:// or rtmp+unix:// URL, no host, or no app.
     """
     try:
         parts = urllib.parse.urlsplit(url)
-        port_value = parts.port
+        port_value = None if parts.scheme.lower() == UNIX_SCHEME else parts.port
     except ValueError as exc:
         raise ClientError(f"invalid URL {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS and scheme != UNIX_SCHEME:
         raise ClientError(f"not an rtmp:// or rtmps:// URL: {url!r}")
-    host = parts.hostname or ""
+    unix_path = urllib.parse.unquote(parts.netloc) if scheme == UNIX_SCHEME else ""
+    host = unix_path or parts.hostname or ""
     if not host:
         raise ClientError(f"no host in {url!r}")
-    port = port_value or DEFAULT_PORTS[scheme]
+    port = 0 if unix_path else port_value or DEFAULT_PORTS[scheme]
     path = urllib.parse.unquote(parts.path).lstrip("/")
     app, _, stream = path.partition("/")
     if not app:
         raise ClientError(f"no application in {url!r}")
     query = f"?{parts.query}" if parts.query else ""
-    host_text = f"[{host}]" if ":" in host else host
+    if unix_path:
+        authority = urllib.parse.quote(unix_path, safe="")
+    else:
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return RTMPURL(
         scheme=scheme,
         host=host,
         port=port,
         app=app + (query if not stream else ""),
         stream=stream + query if stream else "",
-        tc_url=f"{scheme}://{host_text}:{port}/{app}",
+        tc_url=f"{scheme}://{authority}/{app}",
+        unix_path=unix_path,
+    )
+
+
+def unix_url(path: str, app: str, name: str = "") -> str:
+    """The ``rtmp+unix://`` URL of ``app[/name]`` on the unix socket ``path``.
+
+    Args:
+        path: the socket path.
+        app: the application.
+        name: the stream name ("" for an application URL).
+
+    Returns:
+        ``rtmp+unix://<percent-encoded path>/app[/name]`` (app and name percent-encoded).
+    """
+    quoted = urllib.parse.quote
+    tail = f"/{quoted(name, safe='/')}" if name else ""
+    return f"{UNIX_SCHEME}://{quoted(path, safe='')}/{quoted(app, safe='')}{tail}"
+
+
+def _moved_url(current: RTMPURL, tc_url: str) -> RTMPURL:
+    """The URL to connect to when following a ReconnectRequest to ``tc_url``: its scheme,
+    host, port and application, with the query string the current ``connect`` carried
+    (a token for the application goes along)."""
+    parsed = parse_url(tc_url)
+    head = tc_url.partition("?")[0]
+    path = urllib.parse.unquote(urllib.parse.urlsplit(head).path).strip("/")
+    query = current.app.partition("?")[2]
+    return dataclasses.replace(
+        parsed, app=path + (f"?{query}" if query else ""), stream="", tc_url=head
     )
 
 
@@ -397,11 +453,21 @@ class Connection:
         timeout: seconds to wait for each answer from the server.
         server_properties: the properties object of the connect ``_result``.
         server_info: the info object of the connect ``_result``.
+        reconnect_request: the last ``NetConnection.Connect.ReconnectRequest`` the server
+            sent (E-RTMP v2), or None. Publishers of this connection follow it (see
+            :class:`Publisher`); players stay.
     """
 
-    def __init__(self, url: RTMPURL, timeout: float, session: ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        url: RTMPURL,
+        timeout: float,
+        session: ClientSession | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self._options: dict[str, Any] = dict(options or _DEFAULT_OPTIONS)
         self._session = session or ClientSession()
         self._protocol: _ClientProtocol | None = None
         self._pending: dict[float, asyncio.Future[CommandResult]] = {}
@@ -413,6 +479,9 @@ class Connection:
         self.close_reason: Exception | None = None
         self.server_properties: Mapping[str, Any] = {}
         self.server_info: Mapping[str, Any] = {}
+        self.reconnect_request: ReconnectRequested | None = None
+        # Connections publishers of this one moved to (closed with it).
+        self._moved: list[Connection] = []
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -470,6 +539,12 @@ class Connection:
                 player = self._players.get(control.stream_id)
                 if player is not None:
                     player._on_control(control)
+        elif isinstance(event, ReconnectRequested):
+            logger.info("< reconnect request to %s: %s", event.tc_url, event.description or "-")
+            self.reconnect_request = event
+            if self._options["follow_reconnect"]:
+                for publisher in list(self._publishers.values()):
+                    publisher._reconnect_requested(event.tc_url)
 
     def _on_lost(self, exc: Exception | None) -> None:
         if self._closed.done():
@@ -572,19 +647,30 @@ class Connection:
         loop = asyncio.get_running_loop()
         if ssl is None and self.url.scheme == "rtmps":
             ssl = ssl_module.create_default_context()
+
+        def factory() -> _ClientProtocol:
+            return _ClientProtocol(self._session, self._on_event, self._on_lost)
+
         try:
-            _, protocol = await self._wait(
-                "TCP connect",
-                loop.create_connection(
-                    lambda: _ClientProtocol(self._session, self._on_event, self._on_lost),
-                    self.url.host,
-                    self.url.port,
-                    ssl=ssl,
-                    server_hostname=self.url.host if ssl is not None else None,
-                ),
-            )
+            if self.url.unix_path:
+                _, protocol = await self._wait(
+                    "unix socket connect",
+                    loop.create_unix_connection(factory, self.url.unix_path),
+                )
+            else:
+                _, protocol = await self._wait(
+                    "TCP connect",
+                    loop.create_connection(
+                        factory,
+                        self.url.host,
+                        self.url.port,
+                        ssl=ssl,
+                        server_hostname=self.url.host if ssl is not None else None,
+                    ),
+                )
         except OSError as exc:
-            raise ClientError(f"cannot connect to {self.url.host}:{self.url.port}: {exc}") from exc
+            where = self.url.unix_path or f"{self.url.host}:{self.url.port}"
+            raise ClientError(f"cannot connect to {where}: {exc}") from exc
         self._protocol = protocol
         # RTMP 1.0 §5.2: "the client MUST wait until S1 has been received before sending any
         # other data" — connect goes out once S0+S1+S2 are in.
@@ -659,17 +745,46 @@ class Connection:
         name = name if name is not None else self.url.stream
         if not name:
             raise ClientError("no stream name to publish")
+        publisher = Publisher(self, 0, name, publish_type)
+        publisher.stream_id = await self._start_publish(publisher)
+        return publisher
+
+    async def _start_publish(self, publisher: Publisher) -> int:
+        """releaseStream/FCPublish, createStream, publish; the NetStream's msid once
+        ``NetStream.Publish.Start`` arrived (statuses go to ``publisher`` meanwhile)."""
+        name = publisher.name
         self._send(lambda: self.session.release_stream(name))
         stream_id = await self.create_stream()
-        publisher = Publisher(self, stream_id, name)
         self._publishers[stream_id] = publisher
         try:
-            self._send(lambda: self.session.publish(stream_id, name, publish_type))
+            self._send(lambda: self.session.publish(stream_id, name, publisher.publish_type))
             await self._await_status(stream_id, "publish", NetStatusCode.PUBLISH_START)
         except BaseException:
             self._publishers.pop(stream_id, None)
             raise
-        return publisher
+        return stream_id
+
+    async def _follow(self, tc_url: str) -> Connection:
+        """A new connection to ``tc_url`` with this one's options (a ReconnectRequest)."""
+        conn = Connection(_moved_url(self.url, tc_url), self.timeout, options=self._options)
+        try:
+            await conn._open_with_options()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _open_with_options(self) -> None:
+        options = self._options
+        self._session = ClientSession(
+            digest_handshake=options["digest_handshake"], chunk_size=options["chunk_size"]
+        )
+        properties = dict(options["properties"] or {})
+        if not options["follow_reconnect"] and "capsEx" not in properties:
+            # Only announce what we do (E-RTMP v2: capsEx states the client's support).
+            caps = int(CLIENT_ENHANCED_RTMP_PROPERTIES["capsEx"]) & ~CapsExMask.RECONNECT
+            properties["capsEx"] = float(caps)
+        await self._open(options["ssl"], properties)
 
     async def play(
         self,
@@ -746,7 +861,15 @@ class Connection:
         await asyncio.shield(self._closed)
 
     async def close(self) -> None:
-        """Close the connection (idempotent); players end, pending calls fail."""
+        """Close the connection (idempotent); players end, pending calls fail.
+
+        Connections its publishers moved to (following a ReconnectRequest) close too.
+        """
+        await self._close_own()
+        for moved in self._moved:
+            await moved.close()
+
+    async def _close_own(self) -> None:
         self._closing = True
         protocol = self._protocol
         if protocol is not None and protocol.transport is not None and not protocol.lost:
@@ -781,20 +904,48 @@ class Publisher:
     write buffer is full (backpressure). :meth:`write` + :meth:`drain` do the same for
     many messages at once.
 
+    **Following a ReconnectRequest** (E-RTMP v2, "Reconnect Request"; on unless the
+    connection was made with ``follow_reconnect=False``): when the server sends
+    ``NetConnection.Connect.ReconnectRequest``, the publisher "persists in streaming ... up
+    to the next appropriate media boundary, such as a keyframe": from the next video
+    keyframe on (the next message for a stream without video; any message once
+    :data:`MOVE_WAIT_S` passed) messages are held, and the next :meth:`drain` connects to
+    the given tcUrl, publishes the same name, sends the last metadata and configuration
+    (sequence headers) and the held messages there, then unpublishes from the old server
+    and closes the old connection if nothing else uses it. The server's players see the
+    stream go on from that keyframe. :attr:`connection` is then the new connection (it is
+    closed with the original one, or by :meth:`close`). If the new server cannot be
+    reached, publishing goes on where it was.
+
     Attributes:
-        connection: the :class:`Connection`.
+        connection: the :class:`Connection` publishing now.
         stream_id: the NetStream msid.
         name: the published name.
+        publish_type: ``live``, ``record`` or ``append``.
         statuses: ``onStatus`` notifications received on this NetStream.
         bytes_sent: payload bytes queued so far.
+        moves: how many ReconnectRequests it followed.
     """
 
-    def __init__(self, connection: Connection, stream_id: int, name: str) -> None:
+    def __init__(
+        self, connection: Connection, stream_id: int, name: str, publish_type: str = "live"
+    ) -> None:
         self.connection = connection
         self.stream_id = stream_id
         self.name = name
+        self.publish_type = publish_type
         self.statuses: list[StatusReceived] = []
         self.bytes_sent = 0
+        self.moves = 0
+        # What a new server needs before the held keyframe: onMetaData, configuration.
+        self._metadata: bytes | None = None
+        self._configs: dict[tuple[int, int, tuple[int, ...]], tuple[int, bytes]] = {}
+        self._has_video = False
+        self._move_to: str | None = None  # tcUrl of a pending ReconnectRequest
+        self._move_requested_s = 0.0
+        self._held: list[tuple[int, int, bytes]] | None = None
+        self._moving = False
+        self._owns_connection = False
 
     async def send_metadata(self, metadata: Mapping[str, Any], timestamp_ms: int = 0) -> None:
         """Send ``@setDataFrame onMetaData {metadata}`` (what encoders send first).
@@ -807,12 +958,9 @@ class Publisher:
             ClientError: the connection is closed.
             AMFEncodeError: a value cannot be encoded.
         """
-        self.connection._send(
-            lambda: self.connection.session.send_metadata(
-                self.stream_id, metadata, timestamp_ms=timestamp_ms
-            )
-        )
-        await self.connection._drain()
+        body = amf0.encode("onMetaData", amf0.ECMAArray(metadata))
+        self.write(MessageType.DATA_AMF0, timestamp_ms, body)
+        await self.drain()
 
     async def send_audio(self, timestamp_ms: int, payload: bytes) -> None:
         """Send one audio message (AUDIODATA: tag header + data, FLV v10.1 E.4.2).
@@ -871,16 +1019,31 @@ class Publisher:
         Raises:
             ClientError: an unsupported type, or the connection is closed.
         """
-        connection = self.connection
-        if connection.closed:
+        if self.connection.closed:
             raise ClientError("connection is closed")
-        session = connection.session
+        if type_id not in _PUBLISHED_TYPES:
+            raise ClientError(f"unsupported FLV tag type {type_id}")
+        boundary = self._remember(type_id, payload)
+        if self._move_to is not None and self._held is None:
+            # E-RTMP v2: stream to the current server "up to the next appropriate media
+            # boundary, such as a keyframe", then move.
+            if boundary or time.monotonic() - self._move_requested_s > MOVE_WAIT_S:
+                self._held = []
+        if self._held is not None:
+            self._held.append((type_id, timestamp_ms, payload))
+            self.bytes_sent += len(payload)
+            return
+        self._send_message(type_id, timestamp_ms, payload)
+        self.bytes_sent += len(payload)
+
+    def _send_message(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        session = self.connection.session
         timestamp_ms &= 0xFFFFFFFF
         # Not flushed here: drain() writes everything queued in one transport.write.
         try:
             if type_id == MessageType.AUDIO or type_id == MessageType.VIDEO:
                 session.send_media(self.stream_id, type_id, timestamp_ms, payload)
-            elif type_id == MessageType.DATA_AMF0:
+            else:
                 if payload.startswith(_ON_METADATA):
                     payload = _SET_DATA_FRAME + payload
                 session.send_message(
@@ -892,23 +1055,118 @@ class Publisher:
                         chunk_stream_id=ChunkStreamId.DATA,
                     )
                 )
-            else:
-                raise ClientError(f"unsupported FLV tag type {type_id}")
         except LocalProtocolError as exc:
             raise ClientError(f"cannot send: {exc}") from exc
-        self.bytes_sent += len(payload)
+
+    def _remember(self, type_id: int, payload: bytes) -> bool:
+        """Keep what a new server needs first; return True at a media boundary."""
+        if type_id == MessageType.VIDEO:
+            self._has_video = True
+            kind = classify_video(payload)
+            if kind is VideoKind.KEYFRAME:
+                return True
+            if kind is VideoKind.SEQUENCE_HEADER or kind is VideoKind.METADATA:
+                self._configs[config_key(type_id, payload)] = (type_id, payload)
+            return False
+        if type_id == MessageType.AUDIO:
+            kind_a = classify_audio(payload)
+            if kind_a is AudioKind.SEQUENCE_HEADER or kind_a is AudioKind.MULTICHANNEL_CONFIG:
+                self._configs[config_key(type_id, payload)] = (type_id, payload)
+                return False
+            return not self._has_video
+        if payload.startswith(_ON_METADATA):
+            self._metadata = payload
+            return False
+        return not self._has_video
+
+    def _reconnect_requested(self, tc_url: str) -> None:
+        if self._move_to is None and not self._moving:
+            self._move_to = tc_url
+            self._move_requested_s = time.monotonic()
 
     async def drain(self) -> None:
-        """Write what is queued and wait while the socket's write buffer is full.
+        """Write what is queued and wait while the socket's write buffer is full; move to
+        the new server first when a ReconnectRequest reached its boundary.
 
         Raises:
             ClientError: the connection is closed.
         """
+        if self._held is not None and not self._moving:
+            await self._move()
         self.connection._flush()
         await self.connection._drain()
 
+    async def _move(self) -> None:
+        """Follow the ReconnectRequest: publish on a new connection from the held
+        keyframe on, then leave the old one (E-RTMP v2, "Message Flow When Handling
+        NetConnection.Connect.ReconnectRequest")."""
+        old = self.connection
+        target = self._move_to or old.url.tc_url
+        self._moving = True
+        try:
+            moved = await self._publish_at(target)
+            held, self._held = self._held or [], None
+            self._move_to = None
+            if moved is None:
+                for message in held:  # stay: what was held goes where it was going
+                    self._send_message(*message)
+                return
+            new, stream_id = moved
+            old_stream_id = self.stream_id
+            old._publishers.pop(old_stream_id, None)
+            old._moved.append(new)
+            self.connection, self.stream_id = new, stream_id
+            self._owns_connection = True
+            self.moves += 1
+            # The new server's stream starts here: metadata and configuration first.
+            start_ms = held[0][1] if held else 0
+            if self._metadata is not None:
+                self._send_message(MessageType.DATA_AMF0, start_ms, self._metadata)
+            for type_id, payload in self._configs.values():
+                self._send_message(type_id, start_ms, payload)
+            for message in held:
+                self._send_message(*message)
+            new._flush()
+            logger.info("publish %s moved to %s", self.name, target)
+            await self._leave(old, old_stream_id)
+        finally:
+            self._moving = False
+
+    async def _publish_at(self, tc_url: str) -> tuple[Connection, int] | None:
+        """Connect to ``tc_url`` and publish this name there; None if that fails."""
+        try:
+            new = await self.connection._follow(tc_url)
+        except (ClientError, OSError) as exc:
+            logger.warning("cannot follow the reconnect request to %s: %s", tc_url, exc)
+            return None
+        try:
+            stream_id = await new._start_publish(self)
+        except (ClientError, OSError) as exc:
+            logger.warning("cannot publish %s at %s: %s", self.name, tc_url, exc)
+            await new.close()
+            return None
+        except BaseException:
+            await new.close()
+            raise
+        return new, stream_id
+
+    async def _leave(self, old: Connection, stream_id: int) -> None:
+        """Unpublish from the old server; close the old connection if nothing else uses it
+        ("it establishes a connection with a new server and disconnects from the old
+        server")."""
+        if old.closed:
+            return
+        try:
+            old._send(lambda: old.session.fc_unpublish(self.name))
+            old._send(lambda: old.session.delete_stream(stream_id))
+        except ClientError:
+            return
+        if not old._publishers and not old._players:
+            await old._close_own()
+
     async def close(self) -> None:
-        """Stop publishing (FCUnpublish + deleteStream); the connection stays open."""
+        """Stop publishing (FCUnpublish + deleteStream). The connection stays open, unless
+        the publisher moved to it following a ReconnectRequest (then it closes)."""
         connection = self.connection
         connection._publishers.pop(self.stream_id, None)
         if connection.closed:
@@ -916,6 +1174,8 @@ class Publisher:
         session = connection.session
         connection._send(lambda: session.fc_unpublish(self.name))
         connection._send(lambda: session.delete_stream(self.stream_id))
+        if self._owns_connection:
+            await connection._close_own()
 
 
 # -- playing ------------------------------------------------------------------------------------
@@ -1113,13 +1373,9 @@ class _Connector:
         self._conn: Connection | None = None
 
     async def _connect(self) -> Connection:
-        options = self._options
-        session = ClientSession(
-            digest_handshake=options["digest_handshake"], chunk_size=options["chunk_size"]
-        )
-        conn = Connection(parse_url(self._url), self._timeout, session)
+        conn = Connection(parse_url(self._url), self._timeout, options=self._options)
         try:
-            await conn._open(options["ssl"], options["properties"])
+            await conn._open_with_options()
         except BaseException:
             await conn.close()
             raise
@@ -1150,8 +1406,10 @@ def connect(
     properties: Mapping[str, Any] | None = None,
     digest_handshake: bool = True,
     chunk_size: int = 4096,
+    follow_reconnect: bool = True,
 ) -> _Connector:
-    """Open an RTMP connection: TCP (or TLS for rtmps://), handshake, ``connect``.
+    """Open an RTMP connection: TCP (or TLS for rtmps://, or a unix socket for
+    rtmp+unix://), handshake, ``connect``.
 
     RTMP 1.0 §5.2 (handshake; the FP9 digest variant by default, as FFmpeg, OBS and
     librtmp send it) and §7.2.1.1 (connect).
@@ -1165,6 +1423,10 @@ def connect(
         properties: extra or overriding ``connect`` properties (``flashVer``...).
         digest_handshake: False for the simple (RTMP 1.0) handshake.
         chunk_size: our outgoing chunk size in bytes (sent before ``connect``).
+        follow_reconnect: announce ``capsEx`` Reconnect and let publishers follow a
+            ``NetConnection.Connect.ReconnectRequest`` (E-RTMP v2): at their next keyframe
+            they publish on a new connection to the given tcUrl and leave this one
+            (:class:`Publisher`). False: neither announced nor followed.
 
     Returns:
         An awaitable and async context manager giving a :class:`Connection`.
@@ -1182,8 +1444,18 @@ def connect(
             "properties": properties,
             "digest_handshake": digest_handshake,
             "chunk_size": chunk_size,
+            "follow_reconnect": follow_reconnect,
         },
     )
+
+
+_DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {
+    "ssl": None,
+    "properties": None,
+    "digest_handshake": True,
+    "chunk_size": 4096,
+    "follow_reconnect": True,
+}
 
 
 # -- reconnecting -------------------------------------------------------------------------------
@@ -1285,7 +1557,13 @@ async def reconnecting(
                 backoff.reset()
         delay = backoff.next_delay()
         if error is not None:
-            logger.info("connecting to %s failed: %s; retrying in %.1f s", url, error, delay)
+            # Without the query string: it may carry keys or tokens.
+            logger.info(
+                "connecting to %s failed: %s; retrying in %.1f s",
+                url.partition("?")[0],
+                error,
+                delay,
+            )
             if on_error is not None:
                 on_error(error, delay)
         await asyncio.sleep(delay)

@@ -383,9 +383,9 @@ def _server_session() -> ServerSession:
 def fuzz_server_session(data: bytes) -> None:
     """ServerSession (commands, NetStream state table) fed a client's chunk stream.
 
-    Whole and byte-at-a-time runs are not compared: how far a session gets depends on
-    when its owner answers ``connect`` (a command while connect is pending is an error),
-    and byte by byte the owner answers earlier.
+    Whole and byte-at-a-time runs are not compared: what a session holds back depends on
+    when its owner answers ``connect`` (commands pipelined behind a pending connect are
+    deferred, up to a limit), and byte by byte the owner answers earlier.
     """
     _serve(_server_session(), [data])
     _serve(_server_session(), _bytewise(data))

@@ -190,3 +190,50 @@ def test_timestamps_are_normalized_for_outputs() -> None:
         stream.ingest(9, (start + 20 * i) % (1 << 32), video_frame(i, 10))
     stream.commit()
     assert [p.timestamp_ms for p in out.packets] == [0, 20, 40, 60]
+
+
+def test_a_successor_takes_over_without_the_players_noticing() -> None:
+    bus = EventBus()
+    events: list[ServerEvent] = []
+    bus.subscribe(events.append)
+    registry = Registry(scheduler=FakeScheduler(), bus=bus)
+    stream = registry.get_or_create("live", "cam")
+    player, recorder = FakeOutput(RTMP1), FakeOutput(None)
+    stream.subscribe(player)
+    stream.subscribe(recorder)
+    old, link = FakeSource(kind="rtmp"), FakeSource(kind="link", session_id=8)
+    stream.attach(old)
+    publish_headers(stream)
+    stream.ingest(9, 1000, video_frame(0, 100))
+    stream.ingest(9, 1040, video_frame(1, 50))
+    stream.flush()
+    stream.successor = link
+    stream.detach(old)
+    assert stream.source is link and stream.successor is None and stream.is_live
+    # The player was told nothing; the queued output ended with the old source.
+    assert player.live == [True] and recorder.live == [True, False]
+    # The old source's unpublish is announced; the link copy is not (its owner announces).
+    assert [e.kind for e in events] == [EventKind.PUBLISH, EventKind.UNPUBLISH]
+    assert events[1].details["source"] == "rtmp"
+    # The successor's timestamps (its own origin) continue the timeline.
+    stream.ingest(9, 0, video_frame(0, 100))
+    stream.flush()
+    before, after = player.packets[-2].timestamp_ms, player.packets[-1].timestamp_ms
+    assert (before, after) == (40, 80)  # one frame step after the old source's last frame
+    assert registry.get("live", "cam") is stream
+    # The successor leaves like any source: now the players are told, nothing announced.
+    stream.detach(link)
+    assert player.live == [True, False] and not stream.is_live
+    assert len(events) == 2
+
+
+def test_link_sources_are_not_announced() -> None:
+    bus = EventBus()
+    events: list[ServerEvent] = []
+    bus.subscribe(events.append)
+    registry = Registry(scheduler=FakeScheduler(), bus=bus)
+    stream = registry.get_or_create("live", "cam")
+    link = FakeSource(kind="link")
+    stream.attach(link)
+    stream.detach(link)
+    assert events == [] and registry.get("live", "cam") is None

@@ -16,7 +16,8 @@ import pytest
 
 import aiortmp.client as rtmp
 from aiortmp.media.tags import AudioPacketType, VideoPacketType
-from aiortmp.server.config import HooksConfig, RelayConfig, RelayPull, WebhookConfig
+from aiortmp.server.app import RTMPServer
+from aiortmp.server.config import HooksConfig, RelayConfig, RelayPull, WebhookConfig, load_config
 
 from ..conftest import ServerFactory, eventually, url
 from ..webhooks import Receiver
@@ -228,3 +229,33 @@ async def test_late_joiner_gets_multichannel_config_and_hdr_metadata(
     audio_types = {m.audio.packet_type for m in startup if m.audio is not None}
     assert VideoPacketType.METADATA in video_types
     assert AudioPacketType.MULTICHANNEL_CONFIG in audio_types
+
+
+async def test_sighup_with_a_new_chunk_size(tmp_path: Path) -> None:
+    """A reload changes chunk_size: connections made afterwards announce the new size and
+    get bytes cut at it, earlier ones keep theirs; every player decodes."""
+    config_path = tmp_path / "aiortmp.toml"
+    config_path.write_text('listen = ["127.0.0.1:0"]\nchunk_size = 4096\n[http]\nlisten = []\n')
+    server = RTMPServer(load_config(config_path), config_path=config_path)
+    await server.start()
+    try:
+        address = url(server, "live/cam")
+        publisher = popen(ffmpeg_publish_args(address, duration_s=8, gop=25))
+        await asyncio.sleep(1.0)
+        before = popen(ffmpeg_play_args(address, "-t", "5"))
+        await asyncio.sleep(1.0)
+        config_path.write_text('listen = ["127.0.0.1:0"]\nchunk_size = 128\n[http]\nlisten = []\n')
+        server.reload()
+        after = popen(ffmpeg_play_args(address, "-t", "4"))
+        await asyncio.sleep(1.0)
+        # The publisher and the first player announced 4096, the new player 128.
+        sizes = sorted(conn.session.chunk_size for conn in server.connections)
+        for proc in (before, after, publisher):
+            await wait_process(proc, 40)
+    finally:
+        await server.stop()
+    assert sizes == [128, 4096, 4096]
+    for proc in (before, after):
+        stderr = proc.communicate()[1]
+        assert proc.returncode == 0, stderr[-2000:]
+        assert decoded_frames(stderr) >= 75, stderr[-2000:]

@@ -18,7 +18,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1057,8 +1056,8 @@ def test_ffmpeg_reads_writer_output(chunk_size: int) -> None:
     timestamp = 17_000_000
     for i, m in enumerate(messages):
         if m.type_id == 8:
-            messages[i] = replace(
-                m, payload=m.payload[:1] + bytes(range(199)), timestamp_ms=timestamp
+            messages[i] = m._replace(
+                payload=m.payload[:1] + bytes(range(199)), timestamp_ms=timestamp
             )
             timestamp += 46
     port = _free_port()

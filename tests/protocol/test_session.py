@@ -7,7 +7,7 @@ import pytest
 from aiortmp.protocol import amf0
 from aiortmp.protocol.commands import Command, NetStatusCode, encode_command, encode_data
 from aiortmp.protocol.control import SetBufferLength, StreamBegin, StreamEOF, StreamIsRecorded
-from aiortmp.protocol.errors import CommandError, LocalProtocolError
+from aiortmp.protocol.errors import CommandError, LimitExceededError, LocalProtocolError
 from aiortmp.protocol.events import (
     CommandResult,
     ConnectRequest,
@@ -19,6 +19,7 @@ from aiortmp.protocol.events import (
     PlayRequest,
     PublishRequest,
     ReceiveMediaChanged,
+    ReconnectRequested,
     SeekRequest,
     StatusReceived,
     StreamClosed,
@@ -27,6 +28,7 @@ from aiortmp.protocol.events import (
 from aiortmp.protocol.messages import Message, MessageType
 from aiortmp.protocol.session import (
     ENHANCED_RTMP_KEYS,
+    MAX_DEFERRED_COMMANDS,
     STREAM_TRANSITIONS,
     CapsExMask,
     ClientSession,
@@ -35,8 +37,10 @@ from aiortmp.protocol.session import (
     NetStreamState,
     ServerSession,
     _In,
+    resolve_tc_url,
 )
 
+from .pair import drain as _drain_all
 from .pair import handshaken_pair, roundtrip
 
 
@@ -557,3 +561,215 @@ def test_client_pause_and_resume_reach_the_server() -> None:
         NetStatusCode.PAUSE_NOTIFY,
         NetStatusCode.UNPAUSE_NOTIFY,
     ]
+
+
+def test_commands_pipelined_behind_a_pending_connect_are_answered_in_order() -> None:
+    """FFmpeg and OBS send connect, releaseStream, FCPublish, createStream and publish
+    without waiting; the owner may still be deciding connect (an HTTP auth callback)."""
+    client, server = handshaken_pair()
+    connect_tid = client.connect("live", "rtmp://h/live")
+    client.release_stream("cam")
+    stream_tid = client.create_stream()
+    client.publish(1, "cam")
+    _, sevents = roundtrip(client, server)
+    # Nothing but the connect request yet: the rest waits for the decision.
+    (request,) = [e for e in sevents if not isinstance(e, ControlReceived)]
+    assert isinstance(request, ConnectRequest)
+    assert server.state is NetConnectionState.CONNECT_PENDING
+    server.accept_connect(request)
+    (publish,) = [e for e in _drain_all(server) if isinstance(e, PublishRequest)]
+    assert publish.stream_id == 1 and publish.name == "cam"
+    cevents, _ = roundtrip(client, server)
+    results = [e.transaction_id for e in cevents if isinstance(e, CommandResult)]
+    assert results[0] == connect_tid and stream_tid in results
+
+
+def test_pipelined_commands_are_dropped_with_a_rejected_connect() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")
+    client.create_stream()
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if not isinstance(e, ControlReceived)]
+    assert isinstance(request, ConnectRequest)
+    server.reject_connect(request, "no")
+    assert _drain_all(server) == []
+    cevents, _ = roundtrip(client, server)
+    assert [e.success for e in cevents if isinstance(e, CommandResult)] == [False]
+
+
+def test_too_many_commands_behind_a_pending_connect() -> None:
+    client, server = handshaken_pair()
+    client.connect("live", "rtmp://h/live")
+    for _ in range(MAX_DEFERRED_COMMANDS + 1):
+        client.create_stream()
+    with pytest.raises(LimitExceededError):
+        roundtrip(client, server)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.got: list[tuple[str, object]] = []
+
+    def ingest(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        self.got.append(("media", (type_id, timestamp_ms, payload)))
+
+    def ingest_metadata(self, metadata: dict[str, object], timestamp_ms: int) -> None:
+        self.got.append(("metadata", metadata))
+
+    def ingest_data(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        self.got.append(("data", type_id))
+
+
+def test_media_sink_gets_a_publishers_messages_in_order_without_events() -> None:
+    client, server, sid = _publishing_pair()
+    sink = _Sink()
+    server.set_media_sink(sid, sink)
+    client.send_metadata(sid, {"width": 320.0})
+    client.send_media(sid, MessageType.VIDEO, 0, b"\x17\x00\x00\x00\x00")
+    client.send_message(
+        encode_data("onCuePoint", {"name": "x"}, message_stream_id=sid, timestamp_ms=40)
+    )
+    client.send_media(sid, MessageType.AUDIO, 40, b"\xaf\x01")
+    _, sevents = roundtrip(client, server)
+    assert not [e for e in sevents if isinstance(e, MediaReceived | MetadataReceived)]
+    assert [kind for kind, _ in sink.got] == ["metadata", "media", "data", "media"]
+    assert sink.got[0][1] == {"width": 320.0}
+    # Closing the NetStream forgets the sink: media after it are dropped, not delivered.
+    client.send_command("closeStream", 0.0, None, stream_id=sid)
+    roundtrip(client, server)
+    client.send_media(sid, MessageType.AUDIO, 80, b"\xaf\x01")
+    roundtrip(client, server)
+    assert len(sink.got) == 4
+
+
+# -- E-RTMP v2 "Reconnect Request" --------------------------------------------------------
+
+
+def _reconnect_message_bytes(info: bytes, *, fmt: int = 0) -> bytes:
+    """A NetConnection onStatus as one chunk on csid 3 (RTMP 1.0 §5.3.1), by hand: fmt 0,
+    or fmt 1 (same msid as the previous message on csid 3, as a server sends it)."""
+    body = b"\x02\x00\x08onStatus" + b"\x00" + bytes(8) + b"\x05" + info
+    assert len(body) <= 4096
+    header = bytes([fmt << 6 | 3]) + bytes(3) + len(body).to_bytes(3, "big") + b"\x14"
+    return header + (bytes(4) if fmt == 0 else b"") + body
+
+
+def _amf0_object(*pairs: tuple[str, str]) -> bytes:
+    out = b"\x03"
+    for key, value in pairs:
+        raw_key, raw_value = key.encode(), value.encode()
+        out += len(raw_key).to_bytes(2, "big") + raw_key
+        out += b"\x02" + len(raw_value).to_bytes(2, "big") + raw_value
+    return out + b"\x00\x00\x09"
+
+
+_RECONNECT_INFO = _amf0_object(
+    ("level", "status"),
+    ("code", "NetConnection.Connect.ReconnectRequest"),
+    ("description", "The streaming server is undergoing updates."),
+    ("tcUrl", "rtmp://127.0.0.1:1935/live"),
+)
+
+
+def test_request_reconnect_bytes_are_a_netconnection_onstatus() -> None:
+    client, server = connected_pair()
+    server.request_reconnect(
+        tc_url="rtmp://127.0.0.1:1935/live",
+        description="The streaming server is undergoing updates.",
+    )
+    # Transaction id 0, null command object, level "status", on the NetConnection (msid 0).
+    assert server.data_to_send() == _reconnect_message_bytes(_RECONNECT_INFO, fmt=1)
+
+
+def test_request_reconnect_without_tc_url_omits_it() -> None:
+    client, server = connected_pair()
+    server.request_reconnect()
+    info = _amf0_object(
+        ("level", "status"),
+        ("code", "NetConnection.Connect.ReconnectRequest"),
+        ("description", ""),
+    )
+    data = server.data_to_send()
+    assert data == _reconnect_message_bytes(info, fmt=1)
+    client.receive_data(data)
+    cevents, _ = roundtrip(client, server)
+    # "If not specified, use the tcUrl for the current connection."
+    assert [e.tc_url for e in cevents if isinstance(e, ReconnectRequested)] == [
+        "rtmp://127.0.0.1/live"
+    ]
+
+
+def test_request_reconnect_before_connect_is_a_local_error() -> None:
+    _, server = handshaken_pair()
+    with pytest.raises(LocalProtocolError):
+        server.request_reconnect()
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytewise", "trailing"])
+def test_client_turns_the_reconnect_request_into_an_event(mode: str) -> None:
+    client, server = connected_pair()
+    data = _reconnect_message_bytes(_RECONNECT_INFO)
+    if mode == "whole":
+        client.receive_data(data)
+    elif mode == "bytewise":
+        for byte in data:
+            client.receive_data(bytes([byte]))
+    else:
+        # A second, ordinary onStatus on the NetConnection right behind it.
+        tail = _reconnect_message_bytes(
+            _amf0_object(("level", "status"), ("code", "NetConnection.Connect.Closed"))
+        )
+        client.receive_data(data + tail)
+    events = []
+    while (event := client.next_event()) is not None:
+        events.append(event)
+    requested = [e for e in events if isinstance(e, ReconnectRequested)]
+    assert requested == [
+        ReconnectRequested(
+            tc_url="rtmp://127.0.0.1:1935/live",
+            description="The streaming server is undergoing updates.",
+            info=requested[0].info,
+        )
+    ]
+    assert requested[0].info["level"] == "status"
+    if mode == "trailing":
+        statuses = [e for e in events if isinstance(e, StatusReceived)]
+        assert [s.code for s in statuses] == ["NetConnection.Connect.Closed"]
+
+
+def test_a_reconnect_code_on_a_netstream_is_an_ordinary_status() -> None:
+    client, server, sid = _publishing_pair()
+    server.send_status(sid, NetStatusCode.CONNECT_RECONNECT_REQUEST, "odd")
+    cevents, _ = roundtrip(client, server)
+    assert not [e for e in cevents if isinstance(e, ReconnectRequested)]
+    assert [e.code for e in cevents if isinstance(e, StatusReceived)] == [
+        NetStatusCode.CONNECT_RECONNECT_REQUEST
+    ]
+
+
+def test_caps_ex_reconnect_is_announced_and_read() -> None:
+    client, server = connected_pair()
+    # Our client's publishers follow ReconnectRequest, so it says so in connect.
+    assert CapsExMask.RECONNECT in server.peer_caps_ex
+    assert CapsExMask.MULTITRACK in server.peer_caps_ex
+    # Absent, or not a usable number: no capability.
+    for value in (None, "1", float("nan"), float("inf"), True, -1.0, 2.0):
+        client, server = handshaken_pair()
+        client.connect("live", "rtmp://h/live", properties={"capsEx": value})
+        roundtrip(client, server)
+        assert CapsExMask.RECONNECT not in server.peer_caps_ex
+
+
+@pytest.mark.parametrize(
+    ("reference", "resolved"),
+    [
+        ("", "rtmp://h:1935/live"),
+        ("rtmp://foo.mydomain.com:1935/realtimeapp", "rtmp://foo.mydomain.com:1935/realtimeapp"),
+        ("rtmps://127.0.0.1/realtimeapp", "rtmps://127.0.0.1/realtimeapp"),
+        ("//192.0.2.0/realtimeapp", "rtmp://192.0.2.0/realtimeapp"),
+        ("/realtimeapp", "rtmp://h:1935/realtimeapp"),
+        ("other", "rtmp://h:1935/other"),
+    ],
+)
+def test_resolve_tc_url_follows_the_spec_examples(reference: str, resolved: str) -> None:
+    assert resolve_tc_url("rtmp://h:1935/live", reference) == resolved

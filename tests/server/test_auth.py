@@ -414,7 +414,8 @@ async def test_secrets_never_reach_the_log(
     async with rtmp.connect(url(server, f"live?{query}"), timeout=5) as conn:
         await conn.publish(f"cam?{query}")
     await publish_rejected(server, f"live/cam?key={KEY}x")
-    await play_rejected(server, f"live/cam?key={KEY}&expires={expires}&token={token[:-1]}0")
+    wrong = token[:-1] + ("1" if token.endswith("0") else "0")  # a token that differs
+    await play_rejected(server, f"live/cam?key={KEY}&expires={expires}&token={wrong}")
     server_lines = "\n".join(
         r.getMessage() for r in caplog.records if not r.name.startswith("aiortmp.client")
     )
@@ -528,3 +529,48 @@ async def test_requests_closed_before_the_decision_change_nothing(
     writer.close()
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not problems, [r.getMessage() for r in problems]
+
+
+async def test_pipelined_connect_create_stream_publish_behind_a_slow_callback(
+    make_server: ServerFactory, callback: Callback
+) -> None:
+    """OBS and FFmpeg send connect, createStream and publish without waiting for answers;
+    while the server decides connect and then publish (a 2 s HTTP callback), nothing is
+    lost and everything is answered in order."""
+    rule = AuthRule(callback=callback.url, callback_timeout_s=5)
+    server = await make_server(auth=auth(live=AppAuth(publish=rule)))
+    host, port = server.addresses[0]
+    reader, writer = await asyncio.open_connection(host, port)
+    session = ClientSession()
+    session.initiate()
+    events: list[Any] = []
+
+    async def until(predicate: Callable[[Any], bool]) -> Any:
+        while True:
+            if data := session.data_to_send():
+                writer.write(data)
+            while (event := session.next_event()) is not None:
+                events.append(event)
+                if predicate(event):
+                    return event
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            assert chunk, "server closed the connection"
+            session.receive_data(chunk)
+
+    await until(lambda e: type(e).__name__ == "HandshakeComplete")
+    session.connect("live", url(server, "live"))
+    session.release_stream("slow-ok")
+    session.create_stream()
+    session.publish(1, "slow-ok")
+    writer.write(session.data_to_send())  # one write
+    # (onFCPublish answers FCPublish on NetStream 0; publish's onStatus comes on msid 1.)
+    status = await until(
+        lambda e: getattr(e, "stream_id", 0) == 1 and getattr(e, "code", "").startswith("NetStream")
+    )
+    assert status.code == "NetStream.Publish.Start"
+    results = [e for e in events if type(e).__name__ == "CommandResult"]
+    assert results[0].info["code"] == "NetConnection.Connect.Success"
+    assert any(r.arguments == (1.0,) for r in results)  # createStream: msid 1
+    stream = server.registry.get("live", "slow-ok")
+    assert stream is not None and stream.is_live
+    writer.close()

@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiortmp.outputs.http_flv import FLV_FILE_HEADER
 
 import aiortmp.client as rtmp
+from aiortmp.outputs.http_flv import FLV_FILE_HEADER
 from aiortmp.server.app import RTMPServer
 from aiortmp.server.config import HTTPConfig
 from aiortmp.server.http import HTTPService

@@ -480,3 +480,119 @@ async def test_unreachable_destination_retries_with_backoff(make_server: ServerF
         await eventually(lambda: pusher.backoff.failures >= 3)
     assert status
     assert "cannot connect" in relay_of(a).status()[0]["last_error"]
+
+
+# -- liveness: upstreams that stop reading or sending ----------------------------------------------
+
+
+async def test_push_to_a_server_that_accepts_and_never_reads_is_retried(
+    make_server: ServerFactory,
+) -> None:
+    """A TCP peer that accepts and never answers: the push times out and retries with
+    backoff (within 30 s), logged in /api/relays, while local players keep playing."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # never reads, never writes
+
+    black_hole = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = black_hole.sockets[0].getsockname()[1]
+    a = await make_server(
+        relay=RelayConfig(
+            push=[RelayPush(app="live", url=f"rtmp://127.0.0.1:{port}/up")],
+            **{**FAST, "timeout_s": 3.0},
+        )
+    )
+    try:
+        async with rtmp.connect(url(a, "live"), timeout=5) as pub_conn:
+            publisher = await pub_conn.publish("cam")
+            await start_publishing(publisher)
+            async with rtmp.connect(url(a, "live"), timeout=5) as play_conn:
+                player = Collector(await play_conn.play("cam"))
+                for second in range(12):
+                    await send_frames(publisher, range(second * 25, (second + 1) * 25))
+                    if len(accepted) >= 2:
+                        break
+                    await asyncio.sleep(1.0)
+                assert len(accepted) >= 2  # a second connection: it was retried
+                (status,) = relay_of(a).status()
+                assert "no answer to the handshake" in status["last_error"], status
+                await eventually(lambda: player.frames and player.frames[-1] % 25 == 24)
+                await player.close()
+    finally:
+        for writer in accepted:
+            writer.close()
+        black_hole.close()
+
+
+async def test_push_to_an_upstream_that_stops_reading_is_dropped_and_retried(
+    make_server: ServerFactory,
+) -> None:
+    """The upstream completes the publish, then stops reading: the write does not drain
+    within timeout_s (or the queue overflows); the push reconnects."""
+    b = await make_server()
+    a = await make_server(
+        relay=RelayConfig(
+            push=[RelayPush(app="live", url=url(b, "up"))],
+            push_queue_bytes=256 * 1024,
+            **{**FAST, "timeout_s": 2.0},
+        )
+    )
+    async with rtmp.connect(url(a, "live"), timeout=5) as pub_conn:
+        publisher = await pub_conn.publish("cam")
+        await start_publishing(publisher)
+        await send_frames(publisher, range(10))
+        b_stream = await eventually(lambda: b.registry.get("up", "cam"))
+        await eventually(lambda: b_stream.is_live)
+        (stalled,) = [c for c in b.connections if c.publishing]
+        stalled.transport.pause_reading()
+        frame = 10
+        deadline = asyncio.get_running_loop().time() + 30
+        while "upstream" not in relay_of(a).status()[0]["last_error"]:
+            assert asyncio.get_running_loop().time() < deadline, relay_of(a).status()
+            await send_frames(publisher, range(frame, frame + 5), size=20_000)
+            frame += 5
+            await asyncio.sleep(0.1)
+        # B cannot know (it does not read): its stale publisher holds the name until it
+        # goes; then the retry publishes again.
+        stalled.close(abort=True)
+        while relay_of(a).status()[0]["reconnects"] < 1:
+            assert asyncio.get_running_loop().time() < deadline, relay_of(a).status()
+            await send_frames(publisher, range(frame, frame + 5))
+            frame += 5
+            await asyncio.sleep(0.1)
+
+
+async def test_pull_from_an_upstream_that_stops_sending_reconnects(
+    make_server: ServerFactory,
+) -> None:
+    """The origin keeps the TCP connection but stops sending a live stream: after
+    timeout_s without media the pull reconnects, and local players get video again."""
+    b = await make_server()
+    a = await make_server(
+        relay=RelayConfig(
+            pull=[RelayPull(app="mirror", url=url(b, "live"))], **{**FAST, "timeout_s": 1.5}
+        )
+    )
+    async with rtmp.connect(url(b, "live"), timeout=5) as pub_conn:
+        publisher = await pub_conn.publish("cam")
+        await start_publishing(publisher)
+        async with rtmp.connect(url(a, "mirror"), timeout=5) as play_conn:
+            player = Collector(await play_conn.play("cam", stop_on_unpublish=False))
+            frame = 0
+            while not player.frames:
+                await send_frames(publisher, range(frame, frame + 5), pause_s=0.02)
+                frame += 5
+            # The origin stops sending to the pull (the TCP connection stays open).
+            (pull_conn,) = [c for c in b.connections if c.playing]
+            for play in pull_conn.playing.values():
+                play.player.set_paused(True)
+            stalled_at = len(player.frames)
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(player.frames) <= stalled_at + 10:
+                assert asyncio.get_running_loop().time() < deadline, relay_of(a).pull_status()
+                await send_frames(publisher, range(frame, frame + 5), pause_s=0.02)
+                frame += 5
+            (pull,) = relay_of(a).pull_status()
+            assert pull["reconnects"] >= 1 and "nothing received" in pull["last_error"], pull
+            await player.close()

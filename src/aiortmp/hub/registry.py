@@ -4,6 +4,9 @@ Every kind of source — an RTMP publisher, a pull, a VOD file, a worker or orig
 attaches to a :class:`~aiortmp.hub.stream.Stream` the same way, and the registry turns
 that into one ``publish`` / ``unpublish`` :class:`~aiortmp.hub.bus.ServerEvent` on the bus.
 Recording, hooks, pushes and the API subscribe to those, so they treat every source alike.
+
+A worker link (kind ``"link"``) is the exception: it copies a stream that its owner worker
+announces, records, pushes and hooks; announcing the copy again would do all that twice.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from collections.abc import Iterator
 from .bus import EventBus, EventKind, ServerEvent
 from .stream import Scheduler, Source, Stream, StreamKey, StreamSettings
 
-__all__ = ["Registry"]
+__all__ = ["LINK", "Registry"]
+
+#: The :attr:`Source.kind` of a copy of a stream announced elsewhere (a worker link).
+LINK = "link"
 
 
 class Registry:
@@ -32,6 +38,7 @@ class Registry:
         self, *, scheduler: Scheduler, bus: EventBus, settings: StreamSettings | None = None
     ) -> None:
         self._streams: dict[StreamKey, Stream] = {}
+        self._coming: set[StreamKey] = set()
         self.scheduler = scheduler
         self.bus = bus
         self.settings = settings or StreamSettings()
@@ -62,6 +69,18 @@ class Registry:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def set_coming(self, app: str, name: str, coming: bool) -> None:
+        """Say that a source is on its way to ``app/name`` (a pull started, not live yet)
+        or no longer is; outputs that could wait for it (HLS) ask :meth:`is_coming`."""
+        if coming:
+            self._coming.add((app, name))
+        else:
+            self._coming.discard((app, name))
+
+    def is_coming(self, app: str, name: str) -> bool:
+        """True while a source is on its way to ``app/name`` (see :meth:`set_coming`)."""
+        return (app, name) in self._coming
+
     def live(self) -> list[Stream]:
         """Streams that have a source."""
         return [s for s in self._streams.values() if s.source is not None]
@@ -71,7 +90,7 @@ class Registry:
     def stream_started(self, stream: Stream) -> None:
         """Announce ``publish`` for a stream's new source."""
         source = stream.source
-        if source is None:
+        if source is None or source.kind == LINK:
             return
         self.bus.emit(
             ServerEvent(
@@ -86,6 +105,9 @@ class Registry:
 
     def stream_stopped(self, stream: Stream, source: Source) -> None:
         """Announce ``unpublish``, then forget the stream if nothing else holds it."""
+        if source.kind == LINK:
+            self.release(stream)
+            return
         self.bus.emit(
             ServerEvent(
                 kind=EventKind.UNPUBLISH,

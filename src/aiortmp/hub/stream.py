@@ -31,9 +31,9 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from aiortmp.errors import StreamBusy
+from aiortmp.errors import AMFEncodeError, MessageError, StreamBusy
 from aiortmp.protocol.messages import MessageType
 
 from .cache import StartupCache
@@ -168,6 +168,8 @@ class Stream:
 
     Attributes:
         source: the attached :class:`Source`, or None.
+        successor: a source that takes over when :attr:`source` detaches, or None (see
+            :meth:`detach`).
         cache: the :class:`StartupCache`.
         timeline: the :class:`Timeline`.
         info: codec information per track (:class:`StreamInfo`).
@@ -194,6 +196,7 @@ class Stream:
         self.scheduler = scheduler
         self.listener = listener
         self.source: Source | None = None
+        self.successor: Source | None = None
         self.cache = StartupCache(
             gop=settings.gop_cache,
             gop_max_bytes=settings.gop_cache_max_bytes,
@@ -202,7 +205,7 @@ class Stream:
         self.timeline = Timeline(
             max_backward_ms=settings.max_backward_ms, max_gap_ms=settings.max_gap_ms
         )
-        self.metadata: dict[str, object] | None = None
+        self.metadata: dict[str, Any] | None = None
         self._inline: dict[WireFormat, list[Output]] = {}
         self._queued: list[Output] = []
         self._batch: list[Packet] = []
@@ -210,6 +213,9 @@ class Stream:
         self._interval_s = settings.fanout_interval_s
         self._max_bytes = settings.fanout_max_bytes
         self._timer: Handle | None = None
+        #: The source's reads are already batched (the kernel holds a publisher's bytes
+        #: for a window, SO_RCVLOWAT): deliver each read at once, with no timer.
+        self.reads_coalesced = False
         self.info = StreamInfo()
         self._reset_counters()
 
@@ -251,6 +257,13 @@ class Stream:
     def queued_outputs(self) -> list[Output]:
         """The queued outputs (recorders, pushes, muxers)."""
         return list(self._queued)
+
+    @property
+    def demand(self) -> int:
+        """Outputs that stand for viewers: every inline output (players), and queued
+        outputs that say so (``demand = True``: an HLS output being requested). An
+        on-demand pull runs while this is not 0; recordings and pushes do not count."""
+        return self.player_count + sum(1 for o in self._queued if getattr(o, "demand", False))
 
     @property
     def output_count(self) -> int:
@@ -322,11 +335,28 @@ class Stream:
     def detach(self, source: Source) -> None:
         """``source`` left: deliver what is held, tell the outputs, drop the caches.
 
+        With a :attr:`successor` set, the successor becomes the source instead and the
+        players never notice: a publisher that moved (E-RTMP v2 ReconnectRequest: the
+        old worker's stream goes on from a link to the new one). The timeline continues,
+        the caches are kept until the successor's packets replace them; queued outputs
+        (recorders, pushes) end with the source that left, as its ``unpublish`` says.
+
         No-op if ``source`` is not the stream's source (it was replaced already).
         """
         if self.source is not source:
             return
         self.flush()
+        successor = self.successor
+        if successor is not None:
+            self.successor = None
+            self.source = successor
+            self.timeline.new_source()
+            for output in tuple(self._queued):
+                output.on_live(False)
+            if self.listener is not None:
+                self.listener.stream_stopped(self, source)
+                self.listener.stream_started(self)
+            return
         self.source = None
         for output in self._all_outputs():
             output.on_live(False)
@@ -376,13 +406,17 @@ class Stream:
         self._batch_bytes += size
         self.cache.add(packet)
 
-    def ingest_metadata(self, metadata: dict[str, object], timestamp_ms: int = 0) -> None:
+    def ingest_metadata(self, metadata: dict[str, Any], timestamp_ms: int = 0) -> None:
         """Cache and relay new ``onMetaData`` properties (``@setDataFrame`` stripped).
 
         Raises:
-            AMFEncodeError: the metadata cannot be encoded (cyclic references).
+            MessageError: the metadata cannot be written for outputs (AMF0 §2.9 references
+                that make it cyclic): the source's fault.
         """
-        packet = metadata_packet(metadata, self.timeline.map(timestamp_ms, False))
+        try:
+            packet = metadata_packet(metadata, self.timeline.map(timestamp_ms, False))
+        except AMFEncodeError as exc:
+            raise MessageError(f"onMetaData cannot be relayed: {exc}") from exc
         self.metadata = dict(metadata)
         self.cache.metadata = packet
         self._batch.append(packet)
@@ -408,7 +442,11 @@ class Stream:
         """The source processed one read: deliver now, or within ``fanout_interval_s``."""
         if not self._batch:
             return
-        if self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
+        if not self._queued and not self._inline:
+            # Nobody to deliver to (ingest only): no timer, no serialization.
+            self._batch = []
+            self._batch_bytes = 0
+        elif self.reads_coalesced or self._interval_s <= 0 or self._batch_bytes >= self._max_bytes:
             self.flush()
         elif self._timer is None:
             self._timer = self.scheduler.call_later(self._interval_s, self.flush)

@@ -29,6 +29,7 @@ from aiortmp.media.flv import FLVHeader, encode_header
 from aiortmp.server.access import Request
 from aiortmp.server.connection import next_session_id
 
+from .demand import ask_for_stream
 from .player import Player, WriteTransport
 
 if TYPE_CHECKING:
@@ -224,7 +225,8 @@ async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamRe
         service: the HTTP service (bind it with ``functools.partial`` for the route).
         request: the request.
 
-    Answers 403 if an access policy denies the play, 404 if the stream is not live.
+    Answers 403 if an access policy denies the play, 404 if the stream is not live here
+    and no pull brings it within ``relay.timeout_s``.
     """
     server = service.server
     app = request.match_info["app"]
@@ -268,7 +270,16 @@ async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamRe
             "[%d %s] %s/%s refused: max_connections (%d)", session_id, remote, app, name, limit
         )
         raise web.HTTPServiceUnavailable(text="too many connections")
-    stream = server.registry.get(app, name)
+    # Not live here: a pull may bring it (a rule, a worker, the cluster directory).
+    stream = await ask_for_stream(
+        server.registry,
+        server.bus,
+        app,
+        name,
+        remote=remote,
+        protocol=protocol,
+        timeout_s=server.config.relay.timeout_s,
+    )
     if stream is None or not stream.is_live:
         raise web.HTTPNotFound(text=f"{app}/{name} is not live")
 

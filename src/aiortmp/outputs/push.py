@@ -10,7 +10,9 @@ A :class:`Pusher` is a :class:`~aiortmp.outputs.queued.QueuedOutput` of the loca
 the stream only appends to its bounded queue; its task publishes upstream with
 :mod:`aiortmp.client`. On every (re)connect it sends the stream's cached metadata and
 configuration first, then starts at the next keyframe. Failed or lost connections are
-retried with backoff (:func:`aiortmp.client.reconnecting`). A stalled upstream — one that
+retried with backoff (:func:`aiortmp.client.reconnecting`); an upstream that asks for a
+reconnect (E-RTMP v2 ReconnectRequest) gets it at the next keyframe, without a gap
+(:class:`aiortmp.client.Publisher`). A stalled upstream — one that
 accepts and stops reading — is noticed two ways: a write that does not drain within
 ``timeout_s``, or a queue that overflows; either drops that connection and retries. Local
 players never notice (the stream feeds them, not the pusher).
@@ -203,10 +205,13 @@ class Pusher(QueuedOutput):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if conn.closed:
+            # Not ``conn``: a publisher that followed a ReconnectRequest (E-RTMP v2)
+            # publishes on a new connection, and ``conn`` closed behind it.
+            current = publisher.connection
+            if current.closed:
                 raise ClientError(
-                    f"connection lost: {conn.close_reason}"
-                    if conn.close_reason
+                    f"connection lost: {current.close_reason}"
+                    if current.close_reason
                     else "connection closed by the server"
                 )
             while len(queue) and not self._stalled:

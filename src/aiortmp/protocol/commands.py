@@ -38,6 +38,8 @@ class NetStatusCode(enum.StrEnum):
     CONNECT_REJECTED = "NetConnection.Connect.Rejected"
     CONNECT_FAILED = "NetConnection.Connect.Failed"
     CONNECT_CLOSED = "NetConnection.Connect.Closed"
+    #: E-RTMP v2, "Reconnect Request": the server asks the client to reconnect (level status).
+    CONNECT_RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
     CALL_FAILED = "NetConnection.Call.Failed"
     PUBLISH_START = "NetStream.Publish.Start"
     PUBLISH_BAD_NAME = "NetStream.Publish.BadName"

@@ -99,7 +99,7 @@ class RTMPConnection:
         )
         self._writer = ChunkWriter()
         self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
+        self._events: deque[Event | Message] = deque()
         # Acknowledgement bookkeeping (RTMP 1.0 §5.4.3/§5.4.4).
         self._peer_window_bytes = 0  # the window the peer asked us to acknowledge
         self._last_ack_sent = 0
@@ -172,6 +172,15 @@ class RTMPConnection:
 
     def next_event(self) -> Event | None:
         """Return the next event, or None when no complete event is buffered."""
+        item = self.next_item()
+        if type(item) is Message:
+            return MessageReceived(message=item)
+        return item  # type: ignore[return-value]
+
+    def next_item(self) -> Event | Message | None:
+        """The next event, with a complete non-control message as the :class:`Message`
+        itself (no :class:`MessageReceived` wrapper): how the session layer reads its
+        input, once per relayed message."""
         return self._events.popleft() if self._events else None
 
     def _flush_handshake(self) -> None:
@@ -188,10 +197,9 @@ class RTMPConnection:
             if type_id in _CONTROL_TYPES:
                 self._handle_control(message)
             elif type_id == MessageType.AGGREGATE:
-                for sub in split_aggregate(message):
-                    events.append(MessageReceived(message=sub))
+                events.extend(split_aggregate(message))
             else:
-                events.append(MessageReceived(message=message))
+                events.append(message)  # wrapped lazily: see next_event / next_item
         window = self._peer_window_bytes
         if window and reader.bytes_received - self._last_ack_sent >= window:
             self._last_ack_sent = reader.bytes_received

@@ -36,6 +36,7 @@ __all__ = [
     "PlayRequest",
     "PublishRequest",
     "ReceiveMediaChanged",
+    "ReconnectRequested",
     "SeekRequest",
     "StatusReceived",
     "StreamClosed",
@@ -338,3 +339,26 @@ class StatusReceived(Event):
     description: str
     info: Mapping[str, Any] = field(default_factory=dict)
     name: str = "onStatus"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReconnectRequested(Event):
+    """The server asks the client to reconnect (E-RTMP v2, "Reconnect Request"): a
+    NetConnection ``onStatus`` with code ``NetConnection.Connect.ReconnectRequest``.
+
+    "When the client receives the NetConnection.Connect.ReconnectRequest event, it persists
+    in streaming to/from the current server up to the next appropriate media boundary, such
+    as a keyframe. Subsequently, it establishes a connection with a new server and
+    disconnects from the old server."
+
+    Attributes:
+        tc_url: where to reconnect: the info object's ``tcUrl`` resolved against the tcUrl
+            of the current connection, or that tcUrl when the server sent none ("If not
+            specified, use the tcUrl for the current connection").
+        description: the server's text ("" if none).
+        info: the whole info object.
+    """
+
+    tc_url: str
+    description: str
+    info: Mapping[str, Any] = field(default_factory=dict)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .commands import (
     Command,
@@ -47,7 +48,7 @@ from .control import (
     StreamIsRecorded,
     WindowAcknowledgementSize,
 )
-from .errors import CommandError, LocalProtocolError
+from .errors import CommandError, LimitExceededError, LocalProtocolError
 from .events import (
     CommandReceived,
     CommandResult,
@@ -56,12 +57,12 @@ from .events import (
     DataReceived,
     Event,
     MediaReceived,
-    MessageReceived,
     MetadataReceived,
     PauseRequest,
     PlayRequest,
     PublishRequest,
     ReceiveMediaChanged,
+    ReconnectRequested,
     SeekRequest,
     StatusReceived,
     StreamClosed,
@@ -77,12 +78,14 @@ __all__ = [
     "NetConnectionState",
     "NetStreamState",
     "ServerSession",
+    "resolve_tc_url",
     "split_query",
 ]
 
 logger = logging.getLogger("aiortmp.protocol")
 
 _MEDIA_TYPES = (MessageType.AUDIO, MessageType.VIDEO)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _DATA_TYPES = (MessageType.DATA_AMF0, MessageType.DATA_AMF3)
 _COMMAND_TYPES = (MessageType.COMMAND_AMF0, MessageType.COMMAND_AMF3)
 
@@ -91,6 +94,39 @@ def split_query(value: str) -> tuple[str, str]:
     """Split ``"name?a=b"`` into ``("name", "a=b")``; no ``?`` gives ``(value, "")``."""
     name, _, query = value.partition("?")
     return name, query
+
+
+def resolve_tc_url(base: str, reference: str) -> str:
+    """Resolve the ``tcUrl`` of a ReconnectRequest against the current connection's.
+
+    E-RTMP v2, "Reconnect Request": "Absolute or relative URI reference of the server to
+    which to reconnect ... A relative URI reference should be resolved relative to the
+    tcUrl for the current connection" (examples: ``rtmp://foo.mydomain.com:1935/app``,
+    ``//192.0.2.0/app``, ``/app``). ``urllib.parse.urljoin`` does not resolve ``rtmp:``
+    URLs (the scheme is not in its table), hence this RFC 3986 §5.2 subset.
+
+    Args:
+        base: the tcUrl of the current connection (``rtmp://host[:port]/app``).
+        reference: the ``tcUrl`` property of the info object ("" or absent: ``base``).
+
+    Returns:
+        The absolute tcUrl to connect to.
+    """
+    if not reference:
+        return base
+    if _SCHEME.match(reference):
+        return reference  # absolute: scheme://authority/path
+    scheme, sep, rest = base.partition("://")
+    if not sep:
+        return reference  # no usable base
+    if reference.startswith("//"):
+        return f"{scheme}:{reference}"
+    authority, _, path = rest.partition("/")
+    if reference.startswith("/"):
+        return f"{scheme}://{authority}{reference}"
+    # A relative path replaces the last segment of the base path (RFC 3986 §5.2.3).
+    directory = path.rpartition("/")[0]
+    return f"{scheme}://{authority}/{directory + '/' if directory else ''}{reference}"
 
 
 class FourCcInfoMask(enum.IntFlag):
@@ -124,13 +160,32 @@ SERVER_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
     "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX | CapsExMask.TIMESTAMP_NANO_OFFSET),
 }
 
-#: What our client declares: it can receive and forward any codec.
+#: What our client declares: it can receive and forward any codec, and its publishers follow
+#: a ``NetConnection.Connect.ReconnectRequest`` (E-RTMP v2, "Reconnect Request").
 CLIENT_ENHANCED_RTMP_PROPERTIES: dict[str, Any] = {
     "fourCcList": ["*"],
     "videoFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
     "audioFourCcInfoMap": {"*": float(FourCcInfoMask.CAN_FORWARD)},
-    "capsEx": float(CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
+    "capsEx": float(CapsExMask.RECONNECT | CapsExMask.MULTITRACK | CapsExMask.MOD_EX),
 }
+
+
+class MediaSink(Protocol):
+    """Where a publishing NetStream's media and data go on the fast path (a relay's
+    stream), in the order they arrive."""
+
+    def ingest(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        """An audio (8) or video (9) message."""
+
+    def ingest_metadata(self, metadata: dict[str, Any], timestamp_ms: int) -> None:
+        """``@setDataFrame onMetaData`` / ``onMetaData`` properties."""
+
+    def ingest_data(self, type_id: int, timestamp_ms: int, payload: bytes) -> None:
+        """Another data message (18 or 15), as received."""
+
+
+#: Commands a client may pipeline behind a connect that is still being decided.
+MAX_DEFERRED_COMMANDS = 64
 
 
 class NetConnectionState(enum.Enum):
@@ -205,12 +260,12 @@ class _SessionBase:
         """
         connection = self.connection
         connection.receive_data(data)
-        while (event := connection.next_event()) is not None:
-            if isinstance(event, MessageReceived):
-                self._handle_message(event.message)
+        while (item := connection.next_item()) is not None:
+            if type(item) is Message:
+                self._handle_message(item)
             else:
-                self._handle_connection_event(event)
-                self._events.append(event)
+                self._handle_connection_event(item)  # type: ignore[arg-type]
+                self._events.append(item)  # type: ignore[arg-type]
 
     def receive_eof(self) -> None:
         """The peer closed its side."""
@@ -358,6 +413,8 @@ class ServerSession(_SessionBase):
         self._next_stream_id = 1
         self.app = ""
         self.connect_properties: Mapping[str, Any] = {}
+        self._deferred: list[Command] = []  # commands pipelined behind a pending connect
+        self._media_sinks: dict[int, MediaSink] = {}
         self._handlers: dict[str, Callable[[Command], None]] = {
             "connect": self._on_connect,
             "createStream": self._on_create_stream,
@@ -397,7 +454,7 @@ class ServerSession(_SessionBase):
             raise CommandError(
                 f"{event.value} not allowed on stream {stream_id} in state {state.value}"
             )
-        self.streams[stream_id] = new
+        self._set_state(stream_id, new)
         return new
 
     def _local_transition(self, stream_id: int, event: _In) -> None:
@@ -407,7 +464,12 @@ class ServerSession(_SessionBase):
             raise LocalProtocolError(
                 f"cannot {event.value} stream {stream_id} in state {state.value if state else None}"
             )
-        self.streams[stream_id] = new
+        self._set_state(stream_id, new)
+
+    def _set_state(self, stream_id: int, state: NetStreamState) -> None:
+        self.streams[stream_id] = state
+        if state is not NetStreamState.PUBLISHING:
+            self._media_sinks.pop(stream_id, None)
 
     # -- dispatch -----------------------------------------------------------------------
 
@@ -417,7 +479,15 @@ class ServerSession(_SessionBase):
         if self.state is NetConnectionState.AWAIT_CONNECT and name != "connect":
             raise CommandError(f"{name!r} before connect")
         if self.state is NetConnectionState.CONNECT_PENDING:
-            raise CommandError(f"{name!r} while connect is pending")
+            # Clients pipeline connect, createStream and publish in one write; the owner
+            # may still be deciding connect (an HTTP auth callback). Answer them in order
+            # once connect is accepted.
+            if len(self._deferred) >= MAX_DEFERRED_COMMANDS:
+                raise LimitExceededError(
+                    f"more than {MAX_DEFERRED_COMMANDS} commands while connect is pending"
+                )
+            self._deferred.append(command)
+            return
         if self.state is NetConnectionState.CONNECTED and name == "connect":
             raise CommandError("second connect on one NetConnection")
         handler = self._handlers.get(name)
@@ -450,9 +520,30 @@ class ServerSession(_SessionBase):
         None if it sent no Set Buffer Length for it."""
         return self.buffer_lengths_ms.get(stream_id)
 
+    def set_media_sink(self, stream_id: int, sink: MediaSink | None) -> None:
+        """Hand the audio, video and data messages of publishing NetStream ``stream_id``
+        to ``sink`` as they are parsed, in order, instead of queueing
+        :class:`MediaReceived` / :class:`MetadataReceived` / :class:`DataReceived` events.
+
+        The relay's fast path: one call per message, no event object. The sink runs
+        inside :meth:`receive_data` and may raise (a :class:`RemoteProtocolError` closes
+        the session like any other). It is forgotten when the NetStream stops publishing.
+
+        Args:
+            stream_id: the msid.
+            sink: the :class:`MediaSink`, or None to go back to events.
+        """
+        if sink is None:
+            self._media_sinks.pop(stream_id, None)
+        else:
+            self._media_sinks[stream_id] = sink
+
     def _handle_media(self, message: Message) -> None:
         stream_id = message.message_stream_id
-        if self.streams.get(stream_id) is NetStreamState.PUBLISHING:
+        sink = self._media_sinks.get(stream_id)
+        if sink is not None:
+            sink.ingest(message.type_id, message.timestamp_ms, message.payload)
+        elif self.streams.get(stream_id) is NetStreamState.PUBLISHING:
             self._events.append(
                 MediaReceived(
                     stream_id=stream_id,
@@ -464,7 +555,15 @@ class ServerSession(_SessionBase):
         # Media on a stream that is not publishing is dropped (nginx-rtmp does the same).
 
     def _handle_data(self, message: Message) -> None:
-        if self.streams.get(message.message_stream_id) is NetStreamState.PUBLISHING:
+        sink = self._media_sinks.get(message.message_stream_id)
+        if sink is not None:
+            data = decode_data(message, max_depth=self._max_amf_depth)
+            metadata = metadata_from_data(data)
+            if metadata is not None:
+                sink.ingest_metadata(dict(metadata), message.timestamp_ms)
+            else:
+                sink.ingest_data(message.type_id, message.timestamp_ms, message.payload)
+        elif self.streams.get(message.message_stream_id) is NetStreamState.PUBLISHING:
             super()._handle_data(message)
 
     # -- NetConnection ------------------------------------------------------------------
@@ -539,6 +638,9 @@ class ServerSession(_SessionBase):
         self.send_command("_result", request.transaction_id, props, status)
         self.object_encoding = 3.0 if request.object_encoding == 3 else 0.0
         self.state = NetConnectionState.CONNECTED
+        deferred, self._deferred = self._deferred, []
+        for command in deferred:
+            self._handle_command(command)
 
     def reject_connect(self, request: ConnectRequest, description: str) -> None:
         """Reject ``connect`` with ``_error`` NetConnection.Connect.Rejected; then close.
@@ -555,6 +657,45 @@ class ServerSession(_SessionBase):
             status_object(NetStatusCode.CONNECT_REJECTED, description),
         )
         self.state = NetConnectionState.CLOSED
+        self._deferred.clear()
+
+    @property
+    def peer_caps_ex(self) -> CapsExMask:
+        """The ``capsEx`` flags the client announced in ``connect`` (E-RTMP v2, "Enhancing
+        NetConnection connect Command"); none before connect or when absent or invalid."""
+        value = self.connect_properties.get("capsEx", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return CapsExMask(0)
+        if not math.isfinite(value) or value < 0:
+            return CapsExMask(0)
+        return CapsExMask(int(value) & 0xFF)
+
+    def request_reconnect(self, *, tc_url: str | None = None, description: str = "") -> None:
+        """Ask the client to reconnect: NetConnection ``onStatus``
+        ``NetConnection.Connect.ReconnectRequest`` (E-RTMP v2, "Reconnect Request").
+
+        "Prior to the shutdown of the live streaming server ... it dispatches an onStatus
+        command to the client with a code of NetConnection.Connect.ReconnectRequest"; the
+        level "MUST be set to status", the transaction id is 0. Send it only to clients
+        whose ``capsEx`` has :attr:`CapsExMask.RECONNECT` (:attr:`peer_caps_ex`); "the
+        server managing the original connection ... SHOULD continue processing messages
+        from the client until the client disconnects".
+
+        Args:
+            tc_url: where to reconnect (absolute or relative to the client's tcUrl); None:
+                the client reconnects to the tcUrl it used.
+            description: human-readable reason.
+
+        Raises:
+            LocalProtocolError: the NetConnection is not connected.
+        """
+        if self.state is not NetConnectionState.CONNECTED:
+            raise LocalProtocolError("request_reconnect before connect was accepted")
+        extra: dict[str, Any] = {} if tc_url is None else {"tcUrl": tc_url}
+        info = status_object(
+            NetStatusCode.CONNECT_RECONNECT_REQUEST, description, level="status", **extra
+        )
+        self.send_command("onStatus", 0.0, None, info)
 
     def _on_simple_result(self, command: Command) -> None:
         if command.transaction_id:
@@ -639,6 +780,7 @@ class ServerSession(_SessionBase):
         if stream_id is None:
             return
         state = self.streams.pop(stream_id, None)
+        self._media_sinks.pop(stream_id, None)
         self.stream_names.pop(stream_id, None)
         if state is not None:
             self._events.append(StreamClosed(stream_id=stream_id, deleted=True))
@@ -938,6 +1080,7 @@ class ClientSession(_SessionBase):
         )
         self.chunk_size = chunk_size
         self.window_ack_size = window_ack_size
+        self.tc_url = ""
         self._next_tid = 1
         self._connect_tid = 0.0
 
@@ -970,6 +1113,7 @@ class ClientSession(_SessionBase):
                 ``objectEncoding``, E-RTMP ``fourCcList``...).
         """
         self.connection.send_control(SetChunkSize(chunk_size=self.chunk_size))
+        self.tc_url = tc_url
         props: dict[str, Any] = {
             "app": app,
             "type": "nonprivate",
@@ -1108,6 +1252,24 @@ class ClientSession(_SessionBase):
             )
         elif name in ("onStatus", "onFCPublish", "onFCUnpublish", "onFCSubscribe"):
             info = next((a for a in command.arguments if isinstance(a, Mapping)), {})
+            code = info.get("code", "")
+            if (
+                code == NetStatusCode.CONNECT_RECONNECT_REQUEST
+                and name == "onStatus"
+                and command.message_stream_id == 0
+            ):
+                reference = info.get("tcUrl", "")
+                description = info.get("description", "")
+                self._events.append(
+                    ReconnectRequested(
+                        tc_url=resolve_tc_url(
+                            self.tc_url, reference if isinstance(reference, str) else ""
+                        ),
+                        description=description if isinstance(description, str) else "",
+                        info=info,
+                    )
+                )
+                return
             self._events.append(
                 StatusReceived(
                     stream_id=command.message_stream_id,

@@ -29,11 +29,14 @@ class Decision:
             secrets).
         name: for publish/play: the stream name to use instead of the requested one
             (livego-style channel keys map ``live/<key>`` to the room's name).
+        final: allowed, and the policies after this one are not asked (a cluster node's
+            signed pull: the node asked the play rules for its own players).
     """
 
     allowed: bool
     reason: str = ""
     name: str | None = None
+    final: bool = False
 
 
 ALLOW = Decision(allowed=True)
@@ -89,7 +92,7 @@ class AccessControl:
         """Ask every policy; the first denial wins. A failing policy denies (logged).
 
         A policy may rename the stream (``Decision.name``, livego channel keys); the
-        policies after it are asked about the new name.
+        policies after it are asked about the new name. A ``final`` yes ends the round.
         """
         decision = ALLOW
         for policy in tuple(self.policies):
@@ -100,6 +103,8 @@ class AccessControl:
                 return Decision(allowed=False, reason=f"authorization failed: {type(exc).__name__}")
             if not answer.allowed:
                 return answer
+            if answer.final:
+                return answer if answer.name is not None else decision
             if answer.name is not None:
                 decision = answer
                 request = dataclasses.replace(request, name=answer.name)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import signal
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiortmp.errors import ConfigError
 from aiortmp.hub.bus import EventBus, Listener, ServerEvent
@@ -34,6 +36,7 @@ __all__ = ["RTMPServer"]
 
 if TYPE_CHECKING:
     from .auth import ChannelKeyStore
+    from .cluster import ClusterService
     from .relay import RelayService
     from .vod import VodService
 
@@ -73,8 +76,13 @@ class RTMPServer:
         access: the access policies (:attr:`policies` is a shortcut).
         recording: the recordings (``record_dir``, the API).
         relay: push/pull relays (set by the relay component).
+        cluster: the cluster directory, when ``[cluster] redis`` is set (server/cluster.py).
         channel_keys: livego-style channel keys (set by the auth component).
         connections: every open RTMP connection.
+        listen_sockets: pre-bound listening sockets by ``(kind, address)`` — kind ``rtmp``,
+            ``rtmps`` or ``http``, address as written in ``listen`` / ``tls.listen`` /
+            ``http.listen`` — used instead of binding (a worker process gets its own
+            SO_REUSEPORT sockets from the supervisor, see :mod:`.workers`); None: bind.
         stats: counters of finished things (``connections_total``, ``protocol_errors``,
             ``handshake_failures``, ``players_dropped``, ``connections_refused``,
             ``auth_denials``, ``idle_timeouts``; ``bytes_in`` of ended publishes,
@@ -101,6 +109,7 @@ class RTMPServer:
             self.registry, self.bus, self.config.record_dir, config=self.config
         )
         self.connections: set[RTMPServerProtocol] = set()
+        self.listen_sockets: Mapping[tuple[str, str], socket.socket] | None = None
         self._per_ip: collections.Counter[str] = collections.Counter()
         self.stats: collections.Counter[str] = collections.Counter()
         self._servers: list[asyncio.Server] = []
@@ -112,6 +121,8 @@ class RTMPServer:
         self.channel_keys: ChannelKeyStore | None = None
         #: the [[vod]] applications, set by the VOD component (server/vod.py)
         self.vod: VodService | None = None
+        #: the cluster component, when ``[cluster] redis`` is set (server/cluster.py)
+        self.cluster: ClusterService | None = None
         self.components: list[Component] = build_components(self)
 
     @property
@@ -129,20 +140,25 @@ class RTMPServer:
         """
         loop = asyncio.get_running_loop()
         _ignore_sigxfsz()
-        listeners: list[tuple[str, int, ssl.SSLContext | None]] = [
-            (*parse_host_port(item), None) for item in self.config.listen
+        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
+            (item, *parse_host_port(item), None) for item in self.config.listen
         ]
         tls = self.config.tls
         if tls.listen:
             tls_context = self.tls_context()
-            listeners += [(*parse_host_port(item, 1936), tls_context) for item in tls.listen]
+            listeners += [(item, *parse_host_port(item, 1936), tls_context) for item in tls.listen]
         try:
-            for host, port, context in listeners:
+            for item, host, port, context in listeners:
+                kind = "rtmps" if context else "rtmp"
+                sock = (self.listen_sockets or {}).get((kind, item))
+                where: dict[str, Any] = (
+                    {"sock": sock}
+                    if sock is not None
+                    else {"host": host, "port": port, "reuse_address": True}
+                )
                 server = await loop.create_server(
                     lambda: RTMPServerProtocol(self),
-                    host,
-                    port,
-                    reuse_address=True,
+                    **where,
                     backlog=4096,
                     ssl=context,
                     ssl_handshake_timeout=self.config.limits.handshake_timeout_s
@@ -182,6 +198,11 @@ class RTMPServer:
         """The bound (host, port) pairs (useful with port 0)."""
         return [s.getsockname()[:2] for srv in self._servers for s in srv.sockets]
 
+    def stop_accepting(self) -> None:
+        """Close the RTMP/RTMPS listeners; open connections go on (a draining worker)."""
+        for server in self._servers:
+            server.close()
+
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Stop accepting, end every stream (recordings closed), close every connection."""
         for server in self._servers:
@@ -211,6 +232,9 @@ class RTMPServer:
     async def serve_forever(self) -> None:
         """Start, then run until SIGINT/SIGTERM (or :meth:`stop`), then shut down cleanly."""
         await self.start()
+        # Everything made at start-up lives as long as the server: keep it out of the
+        # cyclic collector's way, so its full collections only look at what came later.
+        gc.freeze()
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,7 +287,7 @@ class RTMPServer:
             for conn in list(self.connections):
                 # Players may legitimately send nothing for minutes (acks only every
                 # window); everything else must show life.
-                if not conn.playing and now - conn.last_rx > idle_s:
+                if conn.idle_for(now) > idle_s and not conn.playing:
                     conn.log(logging.WARNING, "no data for %gs, closing", idle_s)
                     self.stats["idle_timeouts"] += 1
                     conn.close(abort=True)
@@ -273,6 +297,10 @@ class RTMPServer:
                     refresh = getattr(player, "refresh_limits", None)
                     if refresh is not None:
                         refresh()
+            window_s = self.config.fanout_interval_ms / 1000
+            for conn in list(self.connections):
+                if conn.publishing or conn.coalescing:
+                    conn.coalesce_reads(window_s, now)
 
     # -- extension points -----------------------------------------------------------------
 

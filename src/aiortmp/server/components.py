@@ -52,6 +52,23 @@ def build_components(server: RTMPServer) -> list[Component]:
     server.relay = RelayService(
         server.registry, server.bus, server.access, server.config.relay, next_session_id
     )
+    cluster = server.config.cluster
+    if cluster.redis:
+        # After auth (its pull gate goes in front of auth's policies, its claim policy
+        # after them) and before the relays (the claim policy must come before the pull's
+        # yield-to-a-local-publisher policy, which the relays append when they start).
+        from .cluster import ClusterService
+
+        server.cluster = ClusterService(
+            server.registry,
+            server.bus,
+            server.access,
+            server.relay.pulls,
+            cluster,
+            addresses=lambda: server.addresses if server.config.listen else [],
+            connections=lambda: len(server.connections),
+        )
+        components.append(server.cluster)
     components.append(server.relay)
     # Video on demand ([[vod]]): always present, so a reload can add applications.
     from .vod import VodService

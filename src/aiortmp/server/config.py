@@ -58,8 +58,10 @@ __all__ = [
     "AppAuth",
     "AuthConfig",
     "AuthRule",
+    "ClusterConfig",
     "ConfigError",
     "ExecHookConfig",
+    "HLSConfig",
     "HTTPConfig",
     "HooksConfig",
     "Limits",
@@ -145,6 +147,9 @@ class Limits(_Model):
     idle_timeout_s: float = Field(60.0, gt=0, description="no bytes from a publisher/idle client")
     max_connections: int = Field(10_000, ge=1)
     max_connections_per_ip: int = Field(2_000, ge=1)
+    max_output_bytes: int = Field(
+        1024 * 1024, ge=64 * 1024, description="answers queued to a client that does not read"
+    )
 
 
 class PlayerPolicy(_Model):
@@ -201,6 +206,51 @@ class HTTPConfig(_Model):
         for item in value:
             parse_host_port(item, 8080)
         return value
+
+
+class HLSConfig(_Model):
+    """``[hls]``: HLS and Low-Latency HLS at ``/{app}/{name}/index.m3u8`` (docs/http.md).
+
+    An output starts on a stream's first HLS request and stops ``idle_timeout_s`` after
+    the last one (``always_on`` apps: from publish to unpublish). LL-HLS over fMP4 by
+    default; ``?format=ts`` serves classic HLS over MPEG-TS.
+    """
+
+    enabled: bool = Field(True, description="serve HLS (needs the HTTP surface)")
+    segment_target_s: float = Field(
+        1.0, ge=0.2, le=30, description="segment duration to aim for (cut at keyframes)"
+    )
+    part_target_s: float = Field(0.2, ge=0.05, le=2, description="LL-HLS part duration")
+    window_segments: int = Field(12, ge=3, le=1000, description="segments per playlist")
+    max_stream_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024 * 1024, description="segments held per stream and format"
+    )
+    queue_bytes: int = Field(
+        16 * 1024 * 1024, ge=64 * 1024, description="an output that falls this far behind stops"
+    )
+    idle_timeout_s: float = Field(30.0, gt=0, description="stop an output unrequested this long")
+    start_timeout_s: float = Field(
+        10.0, gt=0, description="how long a first request waits for the first segment"
+    )
+    always_on: list[str] = Field(
+        default_factory=list, description="apps whose streams run HLS from publish on"
+    )
+    directory: Path | None = Field(
+        None, description="also write <app>/<name>/ playlists and segments here (classic HLS)"
+    )
+    viewer_timeout_s: float = Field(
+        10.0, gt=0, description="a client counts as an HLS viewer this long after a request"
+    )
+    auth_cache_s: float = Field(
+        10.0, ge=0, description="reuse a play authorization for the same client and query"
+    )
+    cors_origin: str = Field("*", description="Access-Control-Allow-Origin ('' for none)")
+
+    @model_validator(mode="after")
+    def _check(self) -> HLSConfig:
+        if self.part_target_s >= self.segment_target_s:
+            raise ValueError("part_target_s must be below segment_target_s")
+        return self
 
 
 def _check_rtmp_url(value: str) -> str:
@@ -461,6 +511,59 @@ class VodConfig(_Model):
         return value.strip("/")
 
 
+def _check_node_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("rtmp", "rtmps") or not rest:
+        raise ValueError(f"not an rtmp:// or rtmps:// URL: {value!r}")
+    if "/" in rest or "?" in rest or "#" in rest or "@" in rest:
+        raise ValueError(f"node_url is rtmp[s]://HOST[:PORT], without a path: {value!r}")
+    return value
+
+
+class ClusterConfig(_Model):
+    """``[cluster]``: origins and edges sharing a stream directory in Redis (docs/cluster.md).
+
+    A publish claims its name in Redis for the whole cluster; a play of a name that is not
+    live here pulls it from the node that claimed it, with a token signed with ``secret``.
+    Without ``redis`` the server is on its own.
+    """
+
+    redis: str | None = Field(
+        None, description="redis://[:PASSWORD@]HOST[:PORT]/DB (rediss:// with TLS); None: off"
+    )
+    node_url: str | None = Field(
+        None,
+        description="rtmp[s]://HOST[:PORT] other nodes pull from (default: the first listen "
+        "address, unless it is a wildcard)",
+    )
+    ttl_s: float = Field(10.0, ge=1.0, description="a claim expires this long after its node died")
+    secret: SecretStr | None = Field(None, description="signs node-to-node pulls (same everywhere)")
+    idle_timeout_s: float = Field(10.0, ge=0, description="an edge pull stops this long idle")
+    token_lifetime_s: float = Field(
+        300.0, ge=10, description="a pull token's validity (seconds; allows for clock skew)"
+    )
+    redis_timeout_s: float = Field(2.0, gt=0, description="per Redis command")
+    prefix: str = Field("aiortmp", min_length=1, description="Redis key prefix of this cluster")
+
+    _check_node = field_validator("node_url")(_check_node_url)
+
+    @field_validator("redis")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"(rediss?|unix)://", value):
+            raise ValueError(f"not a redis://, rediss:// or unix:// URL: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterConfig:
+        if self.redis is not None and (self.secret is None or not self.secret.get_secret_value()):
+            raise ValueError("cluster.redis needs cluster.secret (it signs node-to-node pulls)")
+        return self
+
+
 class ServerConfig(_Model):
     """Everything ``aiortmp serve`` can be told; defaults give RTMP on 0.0.0.0:1935."""
 
@@ -503,6 +606,24 @@ class ServerConfig(_Model):
     relay: RelayConfig = Field(default_factory=RelayConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
+    hls: HLSConfig = Field(default_factory=HLSConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    workers: int | Literal["auto"] | None = Field(
+        None,
+        description="worker processes sharing the listeners and streams (docs/workers.md); "
+        '"auto": one per core; None: one process, no supervisor',
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or (isinstance(value, int) and not 1 <= value <= 1024):
+            raise ValueError(f'workers must be 1..1024 or "auto", got {value!r}')
+        return value
 
     @field_validator("listen")
     @classmethod

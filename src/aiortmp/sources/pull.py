@@ -56,19 +56,31 @@ _UPSTREAM_END = frozenset(
 )
 
 
+def _no_query(url: str) -> str:
+    """``url`` for logs: its query string may carry keys or tokens (cluster pulls)."""
+    return url.partition("?")[0]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Upstream:
     """Where to pull a stream from.
 
     Attributes:
-        url: ``rtmp[s]://host[:port]/app/name[?query]``.
+        url: ``rtmp[s]://host[:port]/app/name[?query]`` (``rtmp+unix://`` for a worker).
         idle_timeout_s: stop pulling this long after the last player left (seconds).
         static: pull all the time, players or not.
+        kind: the puller's :attr:`Source.kind`: ``"pull"``, or ``"link"`` for a copy of a
+            stream another worker owns (not announced again; a local publisher takes it
+            over only once the name is this worker's, see ``server/worker.py``).
+        batched: coalesce reads as the stream settings say; False delivers each read at
+            once (a link: its owner batched already, a second delay only adds latency).
     """
 
     url: str
     idle_timeout_s: float = 10.0
     static: bool = False
+    kind: str = "pull"
+    batched: bool = True
 
 
 class Locator(Protocol):
@@ -131,6 +143,7 @@ class Puller:
         self.upstream = upstream
         self.url = upstream.url
         self.static = upstream.static
+        self.kind = upstream.kind
         self.session_id = session_id
         self.remote = parse_url(upstream.url).tc_url
         config = service.config
@@ -172,6 +185,7 @@ class Puller:
                     break
                 self.upstream = upstream
                 self.url = upstream.url
+                self.kind = upstream.kind
                 self.remote = parse_url(upstream.url).tc_url
         finally:
             self.state = RelayState.STOPPED
@@ -208,7 +222,11 @@ class Puller:
                 except (ClientError, OSError, RTMPError, TimeoutError) as exc:
                     self.last_error = error_text(exc)
                     logger.warning(
-                        "pull %s -> %s/%s: %s", upstream.url, self.app, self.name, self.last_error
+                        "pull %s -> %s/%s: %s",
+                        _no_query(upstream.url),
+                        self.app,
+                        self.name,
+                        self.last_error,
                     )
                 finally:
                     self.connected_since = None
@@ -225,7 +243,7 @@ class Puller:
             self.reconnects += 1
         self._connected_once = True
         self.state = RelayState.WAITING
-        logger.info("pull %s -> %s/%s: playing", self.url, self.app, self.name)
+        logger.info("pull %s -> %s/%s: playing", _no_query(self.url), self.app, self.name)
         async for item in player.events():
             if isinstance(item, MediaMessage):
                 stream = self.stream or self._start_stream()
@@ -239,7 +257,11 @@ class Puller:
                 else:
                     stream.ingest_data(item.type_id, item.timestamp_ms, item.payload)
                 if not player.pending:
-                    stream.commit()  # the end of what one socket read brought
+                    # The end of what one socket read brought.
+                    if self.upstream.batched:
+                        stream.commit()
+                    else:
+                        stream.flush()
                 # Live: media must keep coming; silence means a stalled upstream.
                 player.idle_timeout_s = self.timeout_s
             elif isinstance(item, StreamEOF) or (
@@ -260,7 +282,7 @@ class Puller:
             return None
         self.stream = stream
         self.state = RelayState.PULLING
-        logger.info("pull %s -> %s/%s: live", self.url, self.app, self.name)
+        logger.info("pull %s -> %s/%s: live", _no_query(self.url), self.app, self.name)
         return stream
 
     def _end_stream(self) -> None:
@@ -276,6 +298,7 @@ class Puller:
             "name": self.name,
             "url": self.url,
             "static": self.static,
+            "kind": self.kind,
             "state": self.state.value,
             "players": stream.player_count if stream is not None else 0,
             "connected_since": self.connected_since,
@@ -297,7 +320,8 @@ class _YieldToPublisher:
 
         if request.action == "publish":
             puller = self.service.pullers.get((request.app, request.name))
-            if puller is not None:
+            # A link copies a name another worker owns: that worker's claim decides.
+            if puller is not None and puller.kind != "link":
                 logger.info("pull %s/%s: a local publisher takes over", request.app, request.name)
                 self.service.finished(puller)
                 puller.stop()
@@ -401,13 +425,14 @@ class PullService:
             app / name: the stream.
         """
         stream = self.registry.get(app, name)
-        if stream is not None and not stream.is_live and stream.player_count:
+        if stream is not None and not stream.is_live and stream.demand:
             self._start(app, name)
 
     def finished(self, puller: Puller) -> None:
         """Forget ``puller`` (it stopped or yielded)."""
         if self.pullers.get(puller.key) is puller:
             del self.pullers[puller.key]
+            self.registry.set_coming(*puller.key, False)
         timer = self._idle_timers.pop(puller.key, None)
         if timer is not None:
             timer.cancel()
@@ -424,6 +449,7 @@ class PullService:
             return
         puller = Puller(self, app, name, upstream, self.session_ids())
         self.pullers[key] = puller
+        self.registry.set_coming(app, name, True)
         puller.start()
 
     def _start_static(self) -> None:
@@ -449,7 +475,7 @@ class PullService:
             # A local source left: waiting players (or a static name) pull again.
             stream = self.registry.get(*key)
             upstream = self.locate(*key)
-            if upstream is not None and (upstream.static or (stream and stream.player_count)):
+            if upstream is not None and (upstream.static or (stream and stream.demand)):
                 self._start(*key)
 
     def _maybe_idle(self, key: StreamKey) -> None:
@@ -457,7 +483,7 @@ class PullService:
         if puller is None or puller.static or key in self._idle_timers:
             return
         stream = self.registry.get(*key)
-        if stream is not None and stream.player_count:
+        if stream is not None and stream.demand:
             return
         self._idle_timers[key] = asyncio.get_running_loop().call_later(
             puller.upstream.idle_timeout_s, self._idle_expired, key
@@ -469,7 +495,7 @@ class PullService:
         if puller is None or puller.static:
             return
         stream = self.registry.get(*key)
-        if stream is not None and stream.player_count:
+        if stream is not None and stream.demand:
             return
         logger.info("pull %s/%s: no players, stopping", *key)
         self.finished(puller)

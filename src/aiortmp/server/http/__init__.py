@@ -6,7 +6,10 @@ An aiohttp application on the server's own event loop, started as a component (s
     GET  /                                 dashboard (live streams, preview with mpegts.js)
     GET  /metrics                          Prometheus text format
     GET  /{app}/{name}.flv                 HTTP-FLV (chunked), WebSocket-FLV on upgrade
+    GET  /{app}/{name}/index.m3u8          HLS / LL-HLS (``/{app}/{name}.m3u8`` alias; see
+                                           :mod:`aiortmp.outputs.hls.handlers`)
     GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
+    GET  /api/cluster
     ...                                    (see :mod:`aiortmp.server.http.api`)
     GET  /api/recordings[/{app}/{name}]    recordings and the spans they cover
     GET  /recordings/{app}/{name}.mp4?start=&duration=   one MP4 across recordings
@@ -30,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from aiortmp.outputs.hls import HLSHandlers, HLSService, add_routes
 from aiortmp.outputs.http_flv import FLVViewer, handle_flv
 
 from ..config import ServerConfig, parse_host_port
@@ -61,22 +66,29 @@ class HTTPService:
 
     Attributes:
         viewers: session id → open HTTP-FLV / WebSocket-FLV viewer.
+        hls: the HLS outputs (None with ``[hls] enabled = false``).
         sampler: publish times and outgoing bitrates of the streams.
         metrics_registry: the prometheus-client registry of this server.
+        middlewares: aiohttp middlewares run after the control guard (a worker process
+            adds the one that answers for every worker, see :mod:`..workers`).
     """
 
     def __init__(self, server: RTMPServer) -> None:
         self.server = server
         self.viewers: dict[int, FLVViewer] = {}
+        self.hls: HLSService | None = None
+        if server.config.hls.enabled:
+            self.hls = HLSService(server.registry, server.bus, server.access, server.config.hls)
         self.sampler = StreamSampler(server)
         self.metrics_registry = make_registry(self)
         self.started_monotonic = time.monotonic()
+        self.middlewares: list[Middleware] = []
         self._runner: web.AppRunner | None = None
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
         config = self.server.config.http
-        app = web.Application(middlewares=[control_guard])
+        app = web.Application(middlewares=[control_guard, *self.middlewares])
         app[SERVICE_KEY] = self
         setup_api(app)
         setup_recordings(app, self)
@@ -96,6 +108,11 @@ class HTTPService:
                 "/{app}/{name}.flv", functools.partial(handle_flv, self), allow_head=False
             )
             mark(app, flv, Access.PUBLIC)
+        if self.hls is not None:
+            # After /static: /{app}/{name}/{file} would match the dashboard's files.
+            # Public like HTTP-FLV: the apps' play rules decide, per request.
+            for route in add_routes(app, HLSHandlers(self.hls, self.server.stats)):
+                mark(app, route, Access.PUBLIC)
         return app
 
     @property
@@ -123,25 +140,44 @@ class HTTPService:
         )
         await runner.setup()
         self._runner = runner
+        sockets = self.server.listen_sockets or {}
         for item in self.server.config.http.listen:
-            host, port = parse_host_port(item, 8080)
-            site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+            sock = sockets.get(("http", item))
+            site: web.BaseSite
+            if sock is not None:
+                site = web.SockSite(runner, sock, backlog=1024)
+            else:
+                host, port = parse_host_port(item, 8080)
+                site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
             await site.start()
         self.sampler.start()
+        if self.hls is not None:
+            await self.hls.start()
         for host, port in self.addresses:
             logger.info("listening for HTTP on %s:%d", host, port)
+
+    async def stop_accepting(self) -> None:
+        """Close the listeners; open viewers go on (a draining worker)."""
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
 
     async def stop(self) -> None:
         """End every viewer, close the listeners, stop sampling."""
         for viewer in list(self.viewers.values()):
             viewer.finish("server shutting down")
+        if self.hls is not None:
+            await self.hls.stop()  # playlists end: held requests are answered
         self.sampler.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
 
     def reload(self, config: ServerConfig) -> None:
-        """Nothing to do: the token and player policy are read per request."""
+        """``[hls]`` settings apply to HLS outputs started from now on; the token and
+        player policy are read per request."""
+        if self.hls is not None:
+            self.hls.reload(config.hls)
 
 
 async def _dashboard(request: web.Request) -> web.FileResponse:

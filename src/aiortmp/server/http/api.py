@@ -22,6 +22,9 @@ Relays (``server.relay``):
     ``DELETE /api/relays/{id}``.
 Server:
     ``GET /api/server``: version, uptime, counters, addresses.
+Cluster (``server.cluster``, docs/cluster.md):
+    ``GET /api/cluster``: the streams of every node with their origin, and each node's
+    load (connections, players, bitrates, heartbeat age); 404 outside a cluster.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChannelKeys",
+    "ClusterStatus",
     "RelayControl",
     "session_views",
     "setup_api",
@@ -234,6 +238,10 @@ def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
     for player in players:
         protocol = _protocol_of(player)
         by_protocol[protocol] = by_protocol.get(protocol, 0) + 1
+    # HLS viewers are clients with a recent request (outputs/hls/service.py), not sessions.
+    hls_viewers = service.hls.viewers(stream.key) if service.hls is not None else 0
+    if hls_viewers:
+        by_protocol["hls"] = hls_viewers
     recorder = server.recording.recorders.get(stream.key)
     uptime = service.sampler.uptime_s(stream)
     return {
@@ -248,7 +256,7 @@ def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
         "bitrate_out_bps": service.sampler.bitrate_out_bps.get(stream.key, 0),
         "bytes_in": stream.bytes_in,
         "bytes_out": sum(player_bytes_sent(p) for p in players),
-        "players": len(players),
+        "players": len(players) + hls_viewers,
         "players_by_protocol": by_protocol,
         "uptime_s": round(uptime, 3) if uptime is not None else None,
         "published_at": service.sampler.published_wall_s(stream),
@@ -330,18 +338,21 @@ async def get_server(request: web.Request) -> web.Response:
     """``GET /api/server``."""
     service = _service(request)
     server = service.server
+    hls_viewers = service.hls.hls_viewers_total() if service.hls is not None else 0
     return _json(
         {
             "version": aiortmp.__version__,
             "uptime_s": round(time.monotonic() - service.started_monotonic, 3),
             "connections": len(server.connections),
             "streams": len(server.registry.live()),
-            "players": sum(s.player_count for s in server.registry),
+            "players": sum(s.player_count for s in server.registry) + hls_viewers,
             "http_viewers": len(service.viewers),
+            "hls_viewers": hls_viewers,
             "stats": dict(server.stats),
             "rtmp_addresses": [f"{h}:{p}" for h, p in server.addresses],
             "http_addresses": [f"{h}:{p}" for h, p in service.addresses],
             "recording_enabled": server.config.record_dir is not None,
+            "hls_enabled": service.hls is not None,
         }
     )
 
@@ -547,6 +558,25 @@ async def remove_relay(request: web.Request) -> web.Response:
     return _json({"removed": relay_id})
 
 
+# -- handlers: cluster --------------------------------------------------------------------
+
+
+class ClusterStatus(Protocol):
+    """``server.cluster``: the cluster directory."""
+
+    async def status(self) -> dict[str, Any]:
+        """Streams with their origin node, and the nodes' load."""
+        ...
+
+
+async def get_cluster(request: web.Request) -> web.Response:
+    """``GET /api/cluster``: see :meth:`aiortmp.server.cluster.ClusterService.status`."""
+    cluster = getattr(_service(request).server, "cluster", None)
+    if cluster is None:
+        return _error(404, "this server is not in a cluster ([cluster] redis is not set)")
+    return _json(_json_safe(await cast(ClusterStatus, cluster).status()))
+
+
 def setup_api(app: web.Application) -> None:
     """Add the ``/api`` and ``/control`` routes to ``app`` (all ``Access.CONTROL``)."""
     r = app.router
@@ -569,3 +599,4 @@ def setup_api(app: web.Application) -> None:
     r.add_get("/api/relays", list_relays)
     r.add_post("/api/relays", add_relay)
     r.add_delete("/api/relays/{id}", remove_relay)
+    r.add_get("/api/cluster", get_cluster)

@@ -7,7 +7,7 @@ time, so a scrape costs one walk over the streams and the hot path costs nothing
 Metrics (all prefixed ``aiortmp_``):
 
 - ``connections`` (gauge), ``http_viewers`` (gauge), ``streams`` (gauge),
-  ``players{protocol}`` (gauge);
+  ``players{protocol}`` (gauge; ``hls``: distinct clients with a recent HLS request);
 - ``connections_accepted_total``, ``bytes_received_total``, ``bytes_sent_total``,
   ``messages_dropped_total`` (slow players), ``players_dropped_total``,
   ``handshake_failures_total``, ``auth_denials_total``, ``protocol_errors_total``,
@@ -92,6 +92,8 @@ class ServerCollector:
                 by_protocol[protocol] = by_protocol.get(protocol, 0) + 1
                 bytes_out += player_bytes_sent(player)
                 dropped += player_messages_dropped(player)
+        hls_counts = service.hls.viewer_counts() if service.hls is not None else {}
+        by_protocol["hls"] = sum(hls_counts.values())
         for protocol, count in sorted(by_protocol.items()):
             players.add_metric([protocol], count)
         yield players
@@ -127,7 +129,7 @@ class ServerCollector:
             values = [stream.app, stream.name]
             rate_in.add_metric(values, stream.bitrate_bps)
             rate_out.add_metric(values, service.sampler.bitrate_out_bps.get(stream.key, 0))
-            stream_players.add_metric(values, stream.player_count)
+            stream_players.add_metric(values, stream.player_count + hls_counts.get(stream.key, 0))
             stream_bytes.add_metric(values, stream.bytes_in)
             seconds = service.sampler.uptime_s(stream)
             if seconds is not None:

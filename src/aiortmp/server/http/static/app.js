@@ -1,5 +1,6 @@
 // aiortmp dashboard: polls the JSON API once a second and previews a stream with mpegts.js
-// over HTTP-FLV. No build step; names that come from the network are only ever set with
+// over HTTP-FLV, or with hls.js over LL-HLS (native HLS where the browser has it). No build
+// step; names that come from the network are only ever set with
 // textContent. The API answers loopback clients, or anyone with the server's api_token:
 // when it asks for one (401), the page prompts for it, keeps it for this tab only
 // (sessionStorage) and sends it as a bearer token.
@@ -17,8 +18,11 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY) || "",
   tokenRejected: false,
   recordingEnabled: false,
+  hlsEnabled: false,
   previewKey: null,
   player: null,
+  hls: null,
+  latencyTimer: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -142,8 +146,17 @@ function renderStreams(streams) {
     const preview = el("button", "Preview");
     preview.type = "button";
     preview.className = "preview";
+    preview.title = "Play it here over HTTP-FLV (mpegts.js)";
     preview.addEventListener("click", () => startPreview(s.app, s.name));
     actions.append(preview);
+    if (state.hlsEnabled) {
+      const hls = el("button", "HLS");
+      hls.type = "button";
+      hls.className = "preview-hls";
+      hls.title = "Play it here over Low-Latency HLS (hls.js)";
+      hls.addEventListener("click", () => startPreview(s.app, s.name, "hls"));
+      actions.append(hls);
+    }
     if (state.recordingEnabled) {
       const record = el("button", s.recording ? "Stop rec" : "Record");
       record.type = "button";
@@ -184,6 +197,7 @@ async function refresh() {
   try {
     const [server, list] = await Promise.all([api("api/server"), api("api/streams")]);
     state.recordingEnabled = server.recording_enabled;
+    state.hlsEnabled = Boolean(server.hls_enabled);
     renderTotals(server);
     renderStreams(list.streams);
     setStatus("updated " + new Date().toLocaleTimeString(), false);
@@ -202,23 +216,41 @@ function stopPreview() {
     state.player.destroy();
     state.player = null;
   }
+  if (state.hls) {
+    state.hls.destroy();
+    state.hls = null;
+  }
+  if (state.latencyTimer) {
+    clearInterval(state.latencyTimer);
+    state.latencyTimer = null;
+  }
+  const video = $("preview");
+  if (video.getAttribute("src")) {
+    video.removeAttribute("src");
+    video.load();
+  }
   state.previewKey = null;
   $("preview-section").hidden = true;
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
 }
 
-function startPreview(app, name) {
+function startPreview(app, name, protocol = "flv") {
   stopPreview();
   const key = app + "/" + name;
-  const url = new URL(encodeURIComponent(app) + "/" + encodeURIComponent(name) + ".flv",
-    location.href).href;
+  const path = encodeURIComponent(app) + "/" + encodeURIComponent(name);
+  const url = new URL(path + (protocol === "hls" ? "/index.m3u8" : ".flv"), location.href).href;
   state.previewKey = key;
   $("preview-section").hidden = false;
   $("preview-name").textContent = key;
+  $("preview-protocol").textContent = protocol === "hls" ? "LL-HLS" : "HTTP-FLV";
   $("preview-url").textContent = url;
   $("preview-url").href = url;
-  history.replaceState(null, "", "#" + key);
+  history.replaceState(null, "", "#" + (protocol === "hls" ? "hls:" : "") + key);
   const video = $("preview");
+  if (protocol === "hls") {
+    startHLS(video, url);
+    return;
+  }
   if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback) {
     $("preview-state").textContent = "this browser cannot play live FLV (no Media Source Extensions)";
     return;
@@ -247,6 +279,42 @@ function startPreview(app, name) {
   $("preview-state").textContent = "loading…";
 }
 
+function startHLS(video, url) {
+  const played = () => {
+    const promise = video.play();
+    if (promise && promise.catch) promise.catch(() => {});
+  };
+  if (window.Hls && Hls.isSupported()) {
+    // Media Source Extensions: hls.js, following blocking playlist reloads and parts.
+    const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) $("preview-state").textContent = "error: " + data.type + " " + data.details;
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+      $("preview-state").textContent = "playing " + data.levels.length + " rendition(s)";
+      played();
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    state.hls = hls;
+    state.latencyTimer = setInterval(() => {
+      if (state.hls && Number.isFinite(state.hls.latency) && state.hls.latency > 0) {
+        const level = state.hls.levels[state.hls.currentLevel];
+        const size = level && level.width ? " · " + level.width + "×" + level.height : "";
+        $("preview-state").textContent =
+          "playing · latency " + state.hls.latency.toFixed(2) + " s" + size;
+      }
+    }, 1000);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url; // Safari: native (LL-)HLS
+    played();
+  } else {
+    $("preview-state").textContent = "this browser cannot play HLS (no Media Source Extensions)";
+    return;
+  }
+  $("preview-state").textContent = "loading…";
+}
+
 // -- start --------------------------------------------------------------------------------
 
 $("token-form").addEventListener("submit", (event) => {
@@ -264,7 +332,9 @@ if (window.mpegts) mpegts.LoggingControl.enableVerbose = false;
 refresh();
 setInterval(refresh, 1000);
 if (location.hash.length > 1) {
-  const key = decodeURIComponent(location.hash.slice(1));
+  let key = decodeURIComponent(location.hash.slice(1));
+  const protocol = key.startsWith("hls:") ? "hls" : "flv";
+  if (protocol === "hls") key = key.slice(4);
   const slash = key.indexOf("/");
-  if (slash > 0) startPreview(key.slice(0, slash), key.slice(slash + 1));
+  if (slash > 0) startPreview(key.slice(0, slash), key.slice(slash + 1), protocol);
 }

@@ -1,0 +1,86 @@
+"""A viewer for a stream that is not live here: ask for it, and wait while it comes.
+
+An RTMP player simply waits (``NetStream.Play.PublishNotify`` comes when the stream
+starts). An HTTP viewer (HTTP-FLV, HLS) cannot wait indefinitely: it asks — a ``play``
+event that is not live, the same one an RTMP player's play causes, so whatever can bring
+the stream (a ``[[relay.pull]]`` rule, a worker link, the cluster directory) starts a pull
+synchronously — and then waits for the stream only while a source is on its way
+(:meth:`~aiortmp.hub.registry.Registry.is_coming`); otherwise the answer is a 404 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortmp.hub.bus import EventBus, EventKind, ServerEvent
+from aiortmp.hub.registry import Registry
+from aiortmp.hub.stream import Stream
+
+__all__ = ["ask_for_stream"]
+
+#: How often a viewer looks whether the stream it waits for went live (seconds).
+_POLL_S = 0.02
+
+
+async def ask_for_stream(
+    registry: Registry,
+    bus: EventBus,
+    app: str,
+    name: str,
+    *,
+    remote: str,
+    protocol: str,
+    timeout_s: float,
+) -> Stream | None:
+    """The live stream ``app/name``, after asking for it if it is not live here.
+
+    Args:
+        registry: the streams.
+        bus: where the ``play`` (not live) goes.
+        app / name: the stream.
+        remote: the viewer's address (for the event).
+        protocol: ``"http-flv"``, ``"ws-flv"``, ``"hls"``.
+        timeout_s: how long to wait for a source that is coming (seconds).
+
+    Returns:
+        The live stream, or None (nothing brings it, or not in time).
+    """
+    stream = registry.get(app, name)
+    if stream is not None and stream.is_live:
+        return stream
+    bus.emit(
+        ServerEvent(
+            kind=EventKind.PLAY,
+            session_id=0,
+            remote=remote,
+            app=app,
+            name=name,
+            details={"live": False, "protocol": protocol},
+        )
+    )
+    if not registry.is_coming(app, name):
+        return None
+    # Polled, not awaited on an event: a worker link's stream goes live without a
+    # publish event (only the owner announces it).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline and registry.is_coming(app, name):
+        stream = registry.get(app, name)
+        if stream is not None and stream.is_live:
+            return stream
+        await asyncio.sleep(_POLL_S)
+    stream = registry.get(app, name)
+    if stream is None or not stream.is_live:
+        # Nobody came: a stop, so an on-demand pull started for us can idle out.
+        bus.emit(
+            ServerEvent(
+                kind=EventKind.STOP,
+                session_id=0,
+                remote=remote,
+                app=app,
+                name=name,
+                details={"protocol": protocol},
+            )
+        )
+        return None
+    return stream

@@ -697,7 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to accept RTMP on (repeatable; default 0.0.0.0:1935)",
     )
     serve.add_argument("--config", metavar="FILE.toml", help="configuration file")
-    serve.add_argument("--record-dir", metavar="DIR", help="record every stream to DIR as FLV")
+    serve.add_argument(
+        "--record-dir", metavar="DIR", help="record every stream to DIR (FLV, or record_format)"
+    )
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="default: info"
     )

@@ -106,7 +106,7 @@ async def test_kill_9_mid_file_leaves_a_file_that_reads_to_the_kill(tmp_path: Pa
         try:
             files = await _appear(server.record_dir, 15)
             started = time.monotonic()
-            await asyncio.sleep(5)
+            await asyncio.sleep(3)
             os.kill(server.proc.pid, signal.SIGKILL)
             published_s = time.monotonic() - started
             server.proc.wait(10)

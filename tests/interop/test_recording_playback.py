@@ -54,9 +54,9 @@ def test_the_stitched_mp4_plays_in_a_video_tag(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, listing
             time.sleep(0.2)
-        # From 1 s in for 4 s: the video starts at the keyframe at 1 s, crosses two files.
+        # From 1 s in for 3 s: the video starts at the keyframe at 1 s, crosses two files.
         start = parse_time(files[0]["start"]) + datetime.timedelta(seconds=1)
-        query = urllib.parse.urlencode({"start": format_time(start), "duration": "4"})
+        query = urllib.parse.urlencode({"start": format_time(start), "duration": "3"})
         source = server.http_url(f"/recordings/live/cam.mp4?{query}")
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
@@ -75,7 +75,7 @@ def test_the_stitched_mp4_plays_in_a_video_tag(tmp_path: Path) -> None:
                 )
                 page.evaluate("document.getElementById('v').play()")
                 page.wait_for_function(
-                    "document.getElementById('v').currentTime > 2.0", timeout=15_000
+                    "document.getElementById('v').currentTime > 1.5", timeout=15_000
                 )
                 state = page.evaluate(
                     "(() => { const v = document.getElementById('v');"
@@ -89,4 +89,4 @@ def test_the_stitched_mp4_plays_in_a_video_tag(tmp_path: Path) -> None:
     duration, width, height, error = state
     assert error is None
     assert (width, height) == (320, 240)
-    assert duration == pytest.approx(4.0, abs=0.3)
+    assert duration == pytest.approx(3.0, abs=0.3)

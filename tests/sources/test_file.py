@@ -136,9 +136,11 @@ async def test_paced_with_the_client_buffer_as_lead_then_complete(files: dict[st
     sent = max(ts for _, ts, _ in media(output))
     # One second in: about 1.5 s of media sent (the lead), never much more.
     assert 1200 <= sent <= 1500 + 400, sent
+    assert loop.time() - started < 1.5
+    # A client with a large buffer gets the rest at once (up to max_lead_ms ahead).
+    host.buffer_ms = 60_000
     await asyncio.wait_for(host.done.wait(), 10)
-    elapsed = loop.time() - started
-    assert SECONDS - 0.5 - 0.4 <= elapsed <= SECONDS + 1.5, elapsed
+    assert loop.time() - started < 2.5
     assert host.completed == 1 and source.ended
     played = media(output)
     # File timestamps (a play from the start), metadata and configs first.
@@ -178,7 +180,8 @@ async def test_start_duration_pause_and_seek(files: dict[str, Path]) -> None:
     assert (9, 1000, PacketKind.KEYFRAME) in seeked
     # After a seek the play runs to the end of the file (3.x s in, 2.x s after origin).
     assert max(ts for _, ts, _ in media(output)) <= SECONDS * 1000 - 1000
-    # After the end, a seek plays again.
+    # After the end, a seek plays again (a large buffer: all at once).
+    host.buffer_ms = 60_000
     host.done.clear()
     assert source.seek(0) == first
     assert source.origin_ms == first  # never negative: a seek before the origin moves it

@@ -318,6 +318,9 @@ class _MP4File:
         except MP4Error:  # cannot happen with our own muxer: the index is optional
             pass
         self._write(fragment.data)
+        # Each fragment reaches the disk as a whole: what a crash can lose is the one
+        # being made.
+        self._file.flush()
         self.end_ms = max(self.end_ms, fragment.end_ms)
 
     def add(self, frame: Frame) -> None:
@@ -332,13 +335,13 @@ class _MP4File:
             init = self.muxer.init_segment()
             self._init_size = len(init)
             self._write(init)
+            self._file.flush()
         if frame.keyframe and (frame.media, frame.track_id) == self.primary:
             # A fragment starts at each keyframe: a player can start there, and the
             # mfra index points at it.
             self._fragment(self.muxer.fragment(end_ms=frame.dts_ms))
         elif self.muxer.pending_duration_ms >= FRAGMENT_MS:
             self._fragment(self.muxer.fragment())
-        self._file.flush()
 
     def checkpoint(self) -> None:
         self._file.flush()

@@ -368,3 +368,63 @@ def test_looped_tags_shift_each_pass_after_the_longest_track(clip: Path) -> None
     for n in (1, 2):
         shifted = [t for t in thrice if t[0] != TagType.SCRIPT][n * len(media) :][: len(media)]
         assert [(k, ts - n * span, p) for k, ts, p in shifted] == media
+
+
+# -- VOD and recordings --------------------------------------------------------------------------
+
+
+async def test_play_a_vod_file_from_a_start_to_its_end(clip: Path, tmp_path: Path) -> None:
+    from aiortmp.server.config import VodConfig
+
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "clip.flv").write_bytes(clip.read_bytes())
+    vod = RTMPServer(
+        ServerConfig(
+            listen=["127.0.0.1:0"],
+            http=HTTPConfig(listen=[]),
+            vod=[VodConfig(app="vod", dir=tmp_path / "media")],
+        )
+    )
+    await vod.start()
+    try:
+        out = tmp_path / "out.flv"
+        # No --duration: the command ends with the file (NetStream.Play.Complete).
+        status = await asyncio.wait_for(
+            aiortmp("play", url(vod, "vod/clip.flv"), "--start", "1.5", "-o", str(out), "-q"), 20
+        )
+    finally:
+        await vod.stop()
+    assert status == 0
+    with open(out, "rb") as fh:
+        video = [t for t in FLVReader(fh) if t.tag_type == TagType.VIDEO]
+    frames = [t for t in video if not parse_video_tag(t.payload).is_sequence_header]
+    assert parse_video_tag(frames[0].payload).is_keyframe and frames[0].timestamp_ms == 0
+    # From the keyframe at or before 1.5 s (1 s in) to the end of the 2 s clip.
+    assert len(frames) == pytest.approx((CLIP_S - 1) * FPS, abs=2)
+
+
+def test_recordings_lists_the_record_directory(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = tmp_path / "records" / "live"
+    live.mkdir(parents=True)
+    (live / "cam-20240501-120000.250.flv").write_bytes(clip.read_bytes())
+    (live / "cam-20240501-120002.250.flv").write_bytes(clip.read_bytes())
+    (live / "notes.txt").write_text("not a recording")
+    assert cli.main(["recordings", "--record-dir", str(tmp_path / "records")]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["APP", "STREAM", "START", "(UTC)", "DURATION", "SIZE", "FILE"]
+    assert lines[1].split()[:5] == ["live", "cam", "2024-05-01", "12:00:00.250", "0:00:02.0"]
+    assert len(lines) == 3 and "2 files" in captured.err
+    config = tmp_path / "aiortmp.toml"
+    config.write_text(f'record_dir = "{tmp_path / "records"}"\n')
+    assert cli.main(["recordings", "--config", str(config), "--json", "--name", "cam"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["start"], r["format"]) for r in rows] == [
+        ("cam", "2024-05-01T12:00:00.250Z", "flv"),
+        ("cam", "2024-05-01T12:00:02.250Z", "flv"),
+    ]
+    assert rows[0]["duration_s"] == pytest.approx(CLIP_S, abs=0.1)
+    assert cli.main(["recordings", "--config", str(tmp_path / "none.toml")]) == 2
+    assert cli.main(["recordings"]) == 2  # no record directory anywhere

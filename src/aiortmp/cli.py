@@ -13,11 +13,17 @@ status 1 on connection errors and rejections):
   file paced by its tag timestamps; ``--loop`` repeats it with increasing timestamps. An
   ``onFI`` wall-clock timecode (Flash Media Live Encoder's ``sd``/``st``) goes out every
   second so ``probe`` can measure the publish→play delay.
-- ``aiortmp play URL [-o OUT.flv] [--duration S]``: play; ``-o`` records what arrives as an
-  FLV file whose timestamps start at 0.
+- ``aiortmp play URL [-o OUT.flv] [--duration S] [--start S]``: play; ``-o`` records what
+  arrives as an FLV file whose timestamps start at 0. On a VOD URL
+  (``rtmp://host/vod/clip.mp4``) it plays the file, from ``--start`` seconds, and ends
+  with the file (``NetStream.Play.Complete``).
 - ``aiortmp probe URL [--duration S] [--json]``: codecs, resolution, measured fps, GOP
   length, bitrates, and delay: from ``onFI`` timecodes when the publisher sends them, plus
   how far behind live the first frame was (the server's cached GOP) and arrival jitter.
+
+``aiortmp recordings [--config FILE.toml | --record-dir DIR] [--app APP] [--name NAME]
+[--json]``: the recordings in the record directory, one line per file (app, stream, UTC
+start, duration, size), read from the disk (no server needed).
 """
 
 from __future__ import annotations
@@ -294,7 +300,8 @@ async def _play(args: argparse.Namespace) -> int:
     writer = FLVWriter(out) if out is not None else None
     try:
         async with connect(args.url, timeout=args.timeout) as conn:
-            player = await conn.play()
+            start_ms = -2.0 if args.start is None else args.start * 1000
+            player = await conn.play(start_ms=start_ms)
             base_ms: int | None = None
 
             async def receive() -> None:
@@ -575,6 +582,12 @@ def _add_client_commands(sub: Any) -> None:
     play.add_argument("url", metavar="URL", help="rtmp[s]://host[:port]/app/stream[?query]")
     play.add_argument("-o", "--output", metavar="OUT.flv", help="write what is received")
     play.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    play.add_argument(
+        "--start",
+        type=float,
+        metavar="S",
+        help="a recorded (VOD) stream: start S seconds in (at the keyframe at or before)",
+    )
     common(play)
     play.set_defaults(func=_client_command(_play))
 
@@ -588,6 +601,86 @@ def _add_client_commands(sub: Any) -> None:
     probe.add_argument("--json", action="store_true", help="print the report as JSON")
     common(probe)
     probe.set_defaults(func=_client_command(_probe))
+
+
+# -- recordings ------------------------------------------------------------------------------
+
+
+def _size(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size_bytes)  # pragma: no cover
+
+
+def _clock(ms: int) -> str:
+    seconds, ms = divmod(ms, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}.{ms // 100}"
+
+
+def _cmd_recordings(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .outputs.record import RecordingCatalog
+
+    record_dir = Path(args.record_dir) if args.record_dir else None
+    if record_dir is None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"aiortmp: {exc}", file=sys.stderr)
+            return 2
+        record_dir = config.record_dir
+    if record_dir is None:
+        print(
+            "aiortmp: no record directory (--record-dir, or record_dir in --config)",
+            file=sys.stderr,
+        )
+        return 2
+    files = RecordingCatalog(record_dir).list(args.app, args.name)
+    if args.json:
+        rows = [
+            {
+                "app": f.app,
+                "name": f.name,
+                "path": str(f.path),
+                "format": f.format,
+                "start": f.start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "duration_s": f.duration_ms / 1000,
+                "bytes": f.size_bytes,
+            }
+            for f in files
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not files:
+        print(f"no recordings in {record_dir}", file=sys.stderr)
+        return 0
+    table = [("APP", "STREAM", "START (UTC)", "DURATION", "SIZE", "FILE")]
+    for f in files:
+        table.append(
+            (
+                f.app,
+                f.name,
+                f"{f.start:%Y-%m-%d %H:%M:%S}.{f.start.microsecond // 1000:03d}",
+                _clock(f.duration_ms),
+                _size(f.size_bytes),
+                f.path.name,
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        cells[3] = row[3].rjust(widths[3])
+        cells[4] = row[4].rjust(widths[4])
+        print("  ".join(cells).rstrip())
+    total = sum(f.size_bytes for f in files)
+    print(f"{len(files)} files, {_size(total)}", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -604,7 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to accept RTMP on (repeatable; default 0.0.0.0:1935)",
     )
     serve.add_argument("--config", metavar="FILE.toml", help="configuration file")
-    serve.add_argument("--record-dir", metavar="DIR", help="record every stream to DIR as FLV")
+    serve.add_argument(
+        "--record-dir", metavar="DIR", help="record every stream to DIR (FLV, or record_format)"
+    )
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="default: info"
     )
@@ -639,6 +734,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_cmd_serve)
     _add_client_commands(sub)
+    recordings = sub.add_parser("recordings", help="list the recordings in the record directory")
+    where = recordings.add_mutually_exclusive_group()
+    where.add_argument("--config", metavar="FILE.toml", help="read record_dir from this file")
+    where.add_argument("--record-dir", metavar="DIR", help="the record directory")
+    recordings.add_argument("--app", help="only this application")
+    recordings.add_argument("--name", help="only this stream name")
+    recordings.add_argument("--json", action="store_true", help="print JSON")
+    recordings.set_defaults(func=_cmd_recordings)
     return parser
 
 

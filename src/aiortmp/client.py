@@ -690,6 +690,21 @@ class Connection:
         )
         self.server_info = result.info
 
+    async def get_stream_length(self, name: str | None = None) -> float:
+        """``getStreamLength``: the duration of a recorded stream, seconds (0: live or
+        unknown).
+
+        Raises:
+            ClientTimeoutError: no answer in time.
+            ClientError: the connection is closed.
+        """
+        name = name if name is not None else self.url.stream
+        result = await self._call(
+            "getStreamLength", lambda: self.session.get_stream_length(name or "")
+        )
+        value = result.arguments[0] if result.success and result.arguments else 0.0
+        return float(value) if isinstance(value, int | float) else 0.0
+
     async def create_stream(self) -> int:
         """``createStream`` (RTMP 1.0 §7.2.1.3); returns the NetStream msid.
 
@@ -776,6 +791,7 @@ class Connection:
         name: str | None = None,
         *,
         start_ms: float = -2.0,
+        duration_ms: float = -1.0,
         queue_size: int = 1024,
         stop_on_unpublish: bool = True,
         idle_timeout_s: float | None = None,
@@ -790,6 +806,7 @@ class Connection:
         Args:
             name: the stream name (query string allowed).
             start_ms: -2 (live or recorded), -1 (live only), ≥ 0 (recorded from ms).
+            duration_ms: how much of a recorded stream to play (ms; -1: to its end).
             queue_size: messages buffered before reading from the socket pauses.
             stop_on_unpublish: end the iteration when the publisher leaves
                 (``NetStream.Play.UnpublishNotify``, ``Play.Stop`` or Stream EOF), as FFmpeg
@@ -823,7 +840,9 @@ class Connection:
         self._players[stream_id] = player
         try:
             self._send(
-                lambda: self.session.play(stream_id, name, start_ms=start_ms, buffer_ms=buffer_ms)
+                lambda: self.session.play(
+                    stream_id, name, start_ms=start_ms, duration_ms=duration_ms, buffer_ms=buffer_ms
+                )
             )
             await self._await_status(stream_id, "play", NetStatusCode.PLAY_START)
         except BaseException:
@@ -1204,6 +1223,9 @@ class Player:
         self.statuses: list[StatusReceived] = []
         self.started = False
         self.ended = False
+        # A seek or a pause makes the server send Stream EOF (then Stream Begin): it does
+        # not end the iteration.
+        self._interrupted = False
 
     # -- from the connection (synchronous, in arrival order) ----------------------------
 
@@ -1235,8 +1257,10 @@ class Player:
 
     def _on_control(self, control: StreamBegin | StreamEOF) -> None:
         self._put(control)
+        if isinstance(control, StreamBegin):
+            self._interrupted = False
         # nginx-rtmp sends Stream EOF alone (no UnpublishNotify unless publish_notify is on).
-        if isinstance(control, StreamEOF) and self._stop_on_unpublish and self.started:
+        elif self._stop_on_unpublish and self.started and not self._interrupted:
             self._end(None)
 
     def _end(self, error: BaseException | None) -> None:
@@ -1292,6 +1316,41 @@ class Player:
         async for item in self.events():
             if isinstance(item, MediaMessage):
                 yield item
+
+    # -- recorded streams ---------------------------------------------------------------
+
+    def seek(self, position_ms: float) -> None:
+        """Ask the server to play from ``position_ms`` (RTMP 1.0 §7.2.2.7): it answers
+        ``NetStream.Seek.Notify`` (seen in :meth:`events`) and sends media from the
+        keyframe at or before the position. Live streams answer ``NetStream.Seek.Failed``.
+
+        Raises:
+            ClientError: the connection is closed.
+        """
+        self._interrupted = True
+        self.connection._send(lambda: self.connection.session.seek(self.stream_id, position_ms))
+
+    def pause(self, position_ms: float = 0.0) -> None:
+        """Pause a recorded stream (``pause`` true, RTMP 1.0 §7.2.2.8); the server stops
+        sending until :meth:`resume`.
+
+        Raises:
+            ClientError: the connection is closed.
+        """
+        self._interrupted = True
+        self.connection._send(
+            lambda: self.connection.session.pause(self.stream_id, True, position_ms)
+        )
+
+    def resume(self, position_ms: float = 0.0) -> None:
+        """Resume after :meth:`pause` (``pause`` false).
+
+        Raises:
+            ClientError: the connection is closed.
+        """
+        self.connection._send(
+            lambda: self.connection.session.pause(self.stream_id, False, position_ms)
+        )
 
     async def close(self) -> None:
         """Stop playing (deleteStream); the connection stays open; the iteration ends."""

@@ -16,7 +16,8 @@ Everything aiortmp raises on purpose is an :class:`RTMPError`::
     │       └── MediaError             FLV / codec data
     │           ├── FLVError           FLV v10.1 Annex E
     │           ├── CodecHeaderError   tag headers, codec configuration records
-    │           └── FrameError         a coded frame a muxer cannot carry
+    │           ├── FrameError         a coded frame a muxer cannot carry
+    │           └── MP4Error           ISO/IEC 14496-12 boxes (the MP4 reader)
     ├── ClientError                    the client could not do what was asked
     │   ├── RejectedError              the server said no (carries the NetStatus code)
     │   └── ClientTimeoutError         the server did not answer in time
@@ -44,6 +45,7 @@ __all__ = [
     "HandshakeError",
     "LimitExceededError",
     "LocalProtocolError",
+    "MP4Error",
     "MediaError",
     "MessageError",
     "ProtocolError",
@@ -125,6 +127,11 @@ class FrameError(MediaError):
     """A coded frame cannot be muxed as its codec requires: NAL unit lengths that overrun
     the access unit (ISO/IEC 14496-15 §5.3.2), an AAC access unit too long for an ADTS
     header (ISO/IEC 13818-7 §6.2.1, 13-bit ``frame_length``)."""
+
+
+class MP4Error(MediaError):
+    """An MP4 file cannot be read: not ISO BMFF, a box that overruns its container, a
+    sample table that contradicts itself (ISO/IEC 14496-12 §4.2, §8), or a reader limit."""
 
 
 # -- client -----------------------------------------------------------------------------------

@@ -6,23 +6,26 @@ import pytest
 
 from aiortmp.protocol import amf0
 from aiortmp.protocol.commands import Command, NetStatusCode, encode_command, encode_data
-from aiortmp.protocol.control import StreamBegin, StreamEOF
+from aiortmp.protocol.control import SetBufferLength, StreamBegin, StreamEOF, StreamIsRecorded
 from aiortmp.protocol.errors import CommandError, LimitExceededError, LocalProtocolError
 from aiortmp.protocol.events import (
     CommandResult,
     ConnectRequest,
     ControlReceived,
     MediaReceived,
+    MessageReceived,
     MetadataReceived,
     PauseRequest,
     PlayRequest,
     PublishRequest,
     ReceiveMediaChanged,
     ReconnectRequested,
+    SeekRequest,
     StatusReceived,
     StreamClosed,
+    StreamLengthRequest,
 )
-from aiortmp.protocol.messages import MessageType
+from aiortmp.protocol.messages import Message, MessageType
 from aiortmp.protocol.session import (
     ENHANCED_RTMP_KEYS,
     MAX_DEFERRED_COMMANDS,
@@ -180,13 +183,25 @@ def test_unknown_command_with_transaction_id_gets_error() -> None:
     assert result.info["code"] == NetStatusCode.CALL_FAILED
 
 
-def test_get_stream_length_and_release_stream_answered() -> None:
+def test_get_stream_length_is_asked_of_the_owner_and_answered() -> None:
     client, server = connected_pair()
     sid = create_stream(client, server)
-    tid = client.call("getStreamLength", "cam", stream_id=sid)
+    tid = client.get_stream_length("mp4:dir/clip.mp4?t=1", stream_id=sid)
+    cevents, sevents = roundtrip(client, server)
+    assert not [e for e in cevents if isinstance(e, CommandResult)]  # the owner answers
+    (request,) = [e for e in sevents if isinstance(e, StreamLengthRequest)]
+    assert request == StreamLengthRequest(
+        stream_id=sid, name="mp4:dir/clip.mp4", query="t=1", transaction_id=tid
+    )
+    server.answer_stream_length(request, 12.5)
     cevents, _ = roundtrip(client, server)
     (result,) = [e for e in cevents if isinstance(e, CommandResult)]
-    assert result.transaction_id == tid and result.success and result.arguments == (0.0,)
+    assert result.transaction_id == tid and result.success and result.arguments == (12.5,)
+    # A name that is not a string is asked about as "" (live: answered 0).
+    client.call("getStreamLength", 3.0)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, StreamLengthRequest)]
+    assert request.name == "" and request.stream_id == 0
 
 
 def test_too_many_streams() -> None:
@@ -380,6 +395,172 @@ def test_shared_object_messages_are_ignored_cleanly(type_id: int) -> None:
     _, sevents = roundtrip(client, server)
     # Nothing surfaces for the shared object; the session carries on with media.
     assert [type(e).__name__ for e in sevents] == ["MediaReceived"]
+
+
+# -- recorded streams: seek, getStreamLength, the end of a file ---------------------------
+
+
+def _server_messages(client: ClientSession, server: ServerSession) -> list[object]:
+    """What the server queued, as the client's connection layer reassembles it: each
+    message (its payload bytes as sent), control messages decoded."""
+    client.connection.receive_data(server.data_to_send())
+    out: list[object] = []
+    while (event := client.connection.next_event()) is not None:
+        if isinstance(event, MessageReceived):
+            out.append(event.message)
+        elif isinstance(event, ControlReceived):
+            out.append(event.control)
+    return out
+
+
+def _playing_pair(name: str = "clip.mp4") -> tuple[ClientSession, ServerSession, int]:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.play(sid, name, start_ms=0.0, buffer_ms=3000)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PlayRequest)]
+    server.accept_play(request, recorded=True)
+    roundtrip(client, server)
+    return client, server, sid
+
+
+def test_recorded_play_start_sends_stream_is_recorded_and_keeps_the_buffer_length() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    client.play(sid, "clip.flv", start_ms=4000.0, buffer_ms=3000)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, PlayRequest)]
+    assert request.start_ms == 4000.0
+    assert server.buffer_length_ms(sid) == 3000 and server.buffer_length_ms(sid + 1) is None
+    server.accept_play(request, recorded=True)
+    sent = _server_messages(client, server)
+    # StreamBegin, Play.Reset, Play.Start, StreamIsRecorded, |RtmpSampleAccess.
+    assert sent[0] == StreamBegin(stream_id=sid)
+    assert [amf0.decode_all(m.payload)[3]["code"] for m in sent[1:3]] == [  # type: ignore[attr-defined]
+        NetStatusCode.PLAY_RESET,
+        NetStatusCode.PLAY_START,
+    ]
+    assert sent[3] == StreamIsRecorded(stream_id=sid)
+    assert sent[4].payload == amf0.encode("|RtmpSampleAccess", True, True)  # type: ignore[attr-defined]
+    # A later Set Buffer Length (FFmpeg sends one after play) replaces it.
+    client.connection.send_control(SetBufferLength(stream_id=sid, buffer_length_ms=500))
+    roundtrip(client, server)
+    assert server.buffer_length_ms(sid) == 500
+
+
+def test_seek_is_a_request_and_its_answer_is_byte_exact() -> None:
+    client, server, sid = _playing_pair()
+    client.seek(sid, 6500.0)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, SeekRequest)]
+    assert request == SeekRequest(stream_id=sid, position_ms=6500.0, transaction_id=0.0)
+    server.accept_seek(request, 6000.0)
+    eof, notify, begin = _server_messages(client, server)
+    assert eof == StreamEOF(stream_id=sid) and begin == StreamBegin(stream_id=sid)
+    assert isinstance(notify, Message)
+    assert notify.type_id == MessageType.COMMAND_AMF0 and notify.message_stream_id == sid
+    assert notify.payload == amf0.encode(
+        "onStatus",
+        0.0,
+        None,
+        {
+            "level": "status",
+            "code": "NetStream.Seek.Notify",
+            "description": "Seeking 6000 (stream ID: 1).",
+            "details": "clip.mp4",
+            "position": 6000.0,
+        },
+    )
+    # Negative offsets are clamped; a non-number is the peer's protocol error.
+    client.seek(sid, -5.0)
+    _, sevents = roundtrip(client, server)
+    assert [e.position_ms for e in sevents if isinstance(e, SeekRequest)] == [0.0]
+    client.send_command("seek", 0.0, None, "later", stream_id=sid)
+    with pytest.raises(CommandError, match="not a number"):
+        roundtrip(client, server)
+
+
+def test_seek_is_refused_with_an_error_status_and_playing_goes_on() -> None:
+    client, server, sid = _playing_pair()
+    client.seek(sid, 1e9)
+    _, sevents = roundtrip(client, server)
+    (request,) = [e for e in sevents if isinstance(e, SeekRequest)]
+    server.reject_seek(request, "past the end", code=NetStatusCode.SEEK_INVALID_TIME)
+    cevents, _ = roundtrip(client, server)
+    (status,) = [e for e in cevents if isinstance(e, StatusReceived)]
+    assert (status.code, status.level) == ("NetStream.Seek.InvalidTime", "error")
+    assert server.stream_state(sid) is NetStreamState.PLAYING
+
+
+def test_seek_outside_playing_follows_the_table() -> None:
+    client, server = connected_pair()
+    sid = create_stream(client, server)
+    # Right behind play, in the same read: queued for the owner in order.
+    client.play(sid, "clip.mp4")
+    client.seek(sid, 1000.0)
+    _, sevents = roundtrip(client, server)
+    assert [type(e).__name__ for e in sevents if isinstance(e, PlayRequest | SeekRequest)] == [
+        "PlayRequest",
+        "SeekRequest",
+    ]
+    (seek,) = [e for e in sevents if isinstance(e, SeekRequest)]
+    with pytest.raises(LocalProtocolError):
+        server.accept_seek(seek, 0.0)  # the play is not accepted yet
+    # On a NetStream that plays nothing: a protocol error of the peer.
+    other = create_stream(client, server)
+    client.seek(other, 0.0)
+    with pytest.raises(CommandError, match="seek not allowed"):
+        roundtrip(client, server)
+
+
+def test_play_complete_is_on_play_status_then_stop_then_eof() -> None:
+    client, server, sid = _playing_pair("mp4:clip.mp4")
+    server.notify_play_complete(sid, "mp4:clip.mp4", duration_ms=6040, bytes_sent=123456)
+    complete, stop, eof = _server_messages(client, server)
+    assert isinstance(complete, Message) and isinstance(stop, Message)
+    assert complete.type_id == MessageType.DATA_AMF0 and complete.message_stream_id == sid
+    assert complete.payload == amf0.encode(
+        "onPlayStatus",
+        {
+            "level": "status",
+            "code": "NetStream.Play.Complete",
+            "description": "Finished playing mp4:clip.mp4.",
+            "duration": 6.04,
+            "bytes": 123456.0,
+        },
+    )
+    assert stop.payload == amf0.encode(
+        "onStatus",
+        0.0,
+        None,
+        {
+            "level": "status",
+            "code": "NetStream.Play.Stop",
+            "description": "Stopped playing mp4:clip.mp4.",
+            "details": "mp4:clip.mp4",
+        },
+    )
+    assert eof == StreamEOF(stream_id=sid)
+    # The NetStream still plays: a seek starts it again.
+    assert server.stream_state(sid) is NetStreamState.PLAYING
+    client.seek(sid, 0.0)
+    _, sevents = roundtrip(client, server)
+    assert [e for e in sevents if isinstance(e, SeekRequest)]
+
+
+def test_client_pause_and_resume_reach_the_server() -> None:
+    client, server, sid = _playing_pair()
+    client.pause(sid, True, 2500.0)
+    client.pause(sid, False, 2500.0)
+    cevents, sevents = roundtrip(client, server)
+    assert [e for e in sevents if isinstance(e, PauseRequest)] == [
+        PauseRequest(stream_id=sid, paused=True, position_ms=2500.0),
+        PauseRequest(stream_id=sid, paused=False, position_ms=2500.0),
+    ]
+    assert [e.code for e in cevents if isinstance(e, StatusReceived)] == [
+        NetStatusCode.PAUSE_NOTIFY,
+        NetStatusCode.UNPAUSE_NOTIFY,
+    ]
 
 
 def test_commands_pipelined_behind_a_pending_connect_are_answered_in_order() -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from aiortmp.errors import CodecHeaderError, FLVError, FrameError, MediaError
+from aiortmp.errors import CodecHeaderError, FLVError, FrameError, MediaError, MP4Error
 
-__all__ = ["CodecHeaderError", "FLVError", "FrameError", "MediaError"]
+__all__ = ["CodecHeaderError", "FLVError", "FrameError", "MP4Error", "MediaError"]

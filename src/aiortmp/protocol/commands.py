@@ -52,6 +52,10 @@ class NetStatusCode(enum.StrEnum):
     PLAY_STREAM_NOT_FOUND = "NetStream.Play.StreamNotFound"
     PLAY_PUBLISH_NOTIFY = "NetStream.Play.PublishNotify"
     PLAY_UNPUBLISH_NOTIFY = "NetStream.Play.UnpublishNotify"
+    PLAY_COMPLETE = "NetStream.Play.Complete"
+    SEEK_NOTIFY = "NetStream.Seek.Notify"
+    SEEK_FAILED = "NetStream.Seek.Failed"
+    SEEK_INVALID_TIME = "NetStream.Seek.InvalidTime"
     PAUSE_NOTIFY = "NetStream.Pause.Notify"
     UNPAUSE_NOTIFY = "NetStream.Unpause.Notify"
     DATA_START = "NetStream.Data.Start"
@@ -60,7 +64,7 @@ class NetStatusCode(enum.StrEnum):
     FAILED = "NetStream.Failed"
 
 
-_ERROR_SUFFIXES = ("Rejected", "Failed", "BadName", "Denied", "StreamNotFound")
+_ERROR_SUFFIXES = ("Rejected", "Failed", "BadName", "Denied", "StreamNotFound", "InvalidTime")
 
 
 def status_object(

@@ -37,8 +37,10 @@ __all__ = [
     "PublishRequest",
     "ReceiveMediaChanged",
     "ReconnectRequested",
+    "SeekRequest",
     "StatusReceived",
     "StreamClosed",
+    "StreamLengthRequest",
 ]
 
 
@@ -254,6 +256,40 @@ class PauseRequest(Event):
     stream_id: int
     paused: bool
     position_ms: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeekRequest(Event):
+    """``seek`` (RTMP 1.0 §7.2.2.7): "The client sends the seek command to seek the offset
+    (in milliseconds) within a media file or playlist." Answer with accept/reject_seek.
+
+    Attributes:
+        stream_id: the msid of the playing NetStream.
+        position_ms: the requested offset, ms (never negative).
+        transaction_id: the transaction id (0 by the spec).
+    """
+
+    stream_id: int
+    position_ms: float
+    transaction_id: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamLengthRequest(Event):
+    """``getStreamLength`` (Flash, FFmpeg, JW Player: the duration of a recorded stream).
+    Answer with ``answer_stream_length`` (0 for a live stream).
+
+    Attributes:
+        stream_id: the msid it arrived on (FFmpeg sends it on the NetStream, Flash on 0).
+        name: the stream name asked about, without its query string.
+        query: the query string, or "".
+        transaction_id: the transaction the ``_result`` answers.
+    """
+
+    stream_id: int
+    name: str
+    query: str
+    transaction_id: float
 
 
 # -- session layer: client role -----------------------------------------------------------

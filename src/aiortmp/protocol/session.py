@@ -5,11 +5,13 @@
 messages into request/status/media events, as aioquic's H3 layer sits on QUIC.
 
 The server session answers the plumbing itself (``createStream``, ``releaseStream``,
-``FCPublish``, ``getStreamLength``, ``pause``, ``_error`` for unknown calls) and leaves policy
-to its owner: a :class:`~aiortmp.protocol.events.ConnectRequest`,
-:class:`~aiortmp.protocol.events.PublishRequest` or
-:class:`~aiortmp.protocol.events.PlayRequest` waits until the owner calls ``accept_*`` or
-``reject_*``.
+``FCPublish``, ``pause``, ``_error`` for unknown calls) and leaves policy to its owner: a
+:class:`~aiortmp.protocol.events.ConnectRequest`,
+:class:`~aiortmp.protocol.events.PublishRequest`,
+:class:`~aiortmp.protocol.events.PlayRequest` or
+:class:`~aiortmp.protocol.events.SeekRequest` waits until the owner calls ``accept_*`` or
+``reject_*``, and a :class:`~aiortmp.protocol.events.StreamLengthRequest` until it calls
+``answer_stream_length`` (only the owner knows whether a name is a file, and how long).
 
 The states are tables keyed by (state, input), as in h11's ``_state.py``: an input with no
 entry is a protocol error of the peer (:class:`~aiortmp.protocol.errors.CommandError`).
@@ -43,6 +45,7 @@ from .control import (
     SetPeerBandwidth,
     StreamBegin,
     StreamEOF,
+    StreamIsRecorded,
     WindowAcknowledgementSize,
 )
 from .errors import CommandError, LimitExceededError, LocalProtocolError
@@ -50,6 +53,7 @@ from .events import (
     CommandReceived,
     CommandResult,
     ConnectRequest,
+    ControlReceived,
     DataReceived,
     Event,
     MediaReceived,
@@ -59,8 +63,10 @@ from .events import (
     PublishRequest,
     ReceiveMediaChanged,
     ReconnectRequested,
+    SeekRequest,
     StatusReceived,
     StreamClosed,
+    StreamLengthRequest,
 )
 from .messages import ChunkStreamId, Message, MessageType
 
@@ -209,6 +215,7 @@ class _In(enum.Enum):
     ACCEPT = "accept"
     REJECT = "reject"
     CLOSE = "close"
+    SEEK = "seek"
 
 
 _S = NetStreamState
@@ -227,6 +234,10 @@ STREAM_TRANSITIONS: dict[tuple[NetStreamState, _In], NetStreamState] = {
     # A player may switch streams with a new play on the same NetStream (Flash does).
     (_S.PLAYING, _In.PLAY): _S.PLAY_PENDING,
     (_S.PLAYING, _In.CLOSE): _S.IDLE,
+    # RTMP 1.0 §7.2.2.7: seek within the media played. A seek sent right behind play (in
+    # the same read, before the play is answered) is queued for the owner in order.
+    (_S.PLAYING, _In.SEEK): _S.PLAYING,
+    (_S.PLAY_PENDING, _In.SEEK): _S.PLAY_PENDING,
 }
 
 
@@ -253,6 +264,7 @@ class _SessionBase:
             if type(item) is Message:
                 self._handle_message(item)
             else:
+                self._handle_connection_event(item)  # type: ignore[arg-type]
                 self._events.append(item)  # type: ignore[arg-type]
 
     def receive_eof(self) -> None:
@@ -342,6 +354,9 @@ class _SessionBase:
             # ignored, as nginx-rtmp and SRS do.
             logger.debug("< ignoring message type %d (%d bytes)", type_id, len(message.payload))
 
+    def _handle_connection_event(self, event: Event) -> None:
+        """A handshake or control event of the connection layer (passed on as is)."""
+
     def _handle_media(self, message: Message) -> None:
         raise NotImplementedError
 
@@ -394,6 +409,7 @@ class ServerSession(_SessionBase):
         self.max_streams = max_streams
         self.streams: dict[int, NetStreamState] = {}
         self.stream_names: dict[int, str] = {}  # msid -> name it publishes/plays
+        self.buffer_lengths_ms: dict[int, int] = {}  # msid -> the client's Set Buffer Length
         self._next_stream_id = 1
         self.app = ""
         self.connect_properties: Mapping[str, Any] = {}
@@ -414,6 +430,7 @@ class ServerSession(_SessionBase):
             "receiveAudio": self._on_receive_audio,
             "receiveVideo": self._on_receive_video,
             "pause": self._on_pause,
+            "seek": self._on_seek,
             "getStreamLength": self._on_get_stream_length,
         }
 
@@ -489,6 +506,19 @@ class ServerSession(_SessionBase):
             self._events.append(CommandReceived(command=command))
         else:
             self._events.append(CommandReceived(command=command))
+
+    def _handle_connection_event(self, event: Event) -> None:
+        if isinstance(event, ControlReceived) and isinstance(event.control, SetBufferLength):
+            # RTMP 1.0 §7.1.7: "the client sends this event to inform the server of the
+            # buffer size (in milliseconds) that is used to buffer any data coming over a
+            # stream"; a VOD source paces its sending by it.
+            control = event.control
+            self.buffer_lengths_ms[control.stream_id] = control.buffer_length_ms
+
+    def buffer_length_ms(self, stream_id: int) -> int | None:
+        """The buffer length the client announced for NetStream ``stream_id`` (ms), or
+        None if it sent no Set Buffer Length for it."""
+        return self.buffer_lengths_ms.get(stream_id)
 
     def set_media_sink(self, stream_id: int, sink: MediaSink | None) -> None:
         """Hand the audio, video and data messages of publishing NetStream ``stream_id``
@@ -713,8 +743,22 @@ class ServerSession(_SessionBase):
         self._on_simple_result(command)
 
     def _on_get_stream_length(self, command: Command) -> None:
-        # Live streams have no length.
-        self.send_command("_result", command.transaction_id, None, 0.0)
+        raw_name = command.argument(0, "")
+        name, query = split_query(raw_name if isinstance(raw_name, str) else "")
+        self._events.append(
+            StreamLengthRequest(
+                stream_id=command.message_stream_id,
+                name=name,
+                query=query,
+                transaction_id=command.transaction_id,
+            )
+        )
+
+    def answer_stream_length(self, request: StreamLengthRequest, length_s: float) -> None:
+        """Answer ``getStreamLength``: ``_result`` with the length in seconds (0 for a live
+        stream or an unknown name, as FMS and nginx-rtmp answer)."""
+        if request.transaction_id:
+            self.send_command("_result", request.transaction_id, None, float(length_s))
 
     def _stream_argument(self, command: Command) -> int | None:
         value = command.argument(0)
@@ -824,13 +868,18 @@ class ServerSession(_SessionBase):
             )
         )
 
-    def accept_play(self, request: PlayRequest) -> None:
+    def accept_play(self, request: PlayRequest, *, recorded: bool = False) -> None:
         """Accept ``play``: StreamBegin, ``NetStream.Play.Reset`` (if reset),
         ``NetStream.Play.Start``, ``|RtmpSampleAccess`` (as nginx-rtmp does; no
         ``NetStream.Data.Start`` data message: FFmpeg turns it into a phantom data stream
         with a packet at timestamp 0, which skews the start of late players).
 
         The owner then sends metadata, sequence headers and media.
+
+        Args:
+            request: the pending play.
+            recorded: the stream is a file (VOD): StreamIsRecorded follows Play.Start
+                (RTMP 1.0 §7.1.7: "the stream ID specified is a recorded stream").
 
         Raises:
             LocalProtocolError: the stream has no pending play.
@@ -848,6 +897,8 @@ class ServerSession(_SessionBase):
         self.send_status(
             sid, NetStatusCode.PLAY_START, f"Started playing {request.name}.", details=request.name
         )
+        if recorded:
+            self.connection.send_control(StreamIsRecorded(stream_id=sid))
         self.send_data(sid, "|RtmpSampleAccess", True, True)
 
     def reject_play(
@@ -874,6 +925,32 @@ class ServerSession(_SessionBase):
             f"{name} is now published.",
             details=name,
         )
+
+    def notify_play_complete(
+        self, stream_id: int, name: str, *, duration_ms: int = 0, bytes_sent: int = 0
+    ) -> None:
+        """The recorded stream played to its end: ``onPlayStatus NetStream.Play.Complete``
+        (a data message: players see it in order with the media), ``onStatus
+        NetStream.Play.Stop``, StreamEOF. The NetStream stays playing: a ``seek`` plays
+        again.
+
+        Args:
+            stream_id: the NetStream.
+            name: the name played.
+            duration_ms: the duration played, ms (the info object's ``duration``, s).
+            bytes_sent: the bytes sent (its ``bytes``).
+        """
+        info = status_object(
+            NetStatusCode.PLAY_COMPLETE,
+            f"Finished playing {name}.",
+            duration=duration_ms / 1000,
+            bytes=float(bytes_sent),
+        )
+        self.send_data(stream_id, "onPlayStatus", info)
+        self.send_status(
+            stream_id, NetStatusCode.PLAY_STOP, f"Stopped playing {name}.", details=name
+        )
+        self.connection.send_control(StreamEOF(stream_id=stream_id))
 
     def notify_unpublish(self, stream_id: int, name: str) -> None:
         """Tell a player its publisher left: ``Play.UnpublishNotify`` + StreamEOF."""
@@ -904,6 +981,60 @@ class ServerSession(_SessionBase):
                 stream_id=command.message_stream_id, video=self._flag_argument(command, 0)
             )
         )
+
+    def _on_seek(self, command: Command) -> None:
+        stream_id = command.message_stream_id
+        position = command.argument(0, 0.0)
+        if (
+            not isinstance(position, int | float)
+            or isinstance(position, bool)
+            or not math.isfinite(position)
+        ):
+            raise CommandError(f"seek: offset is not a number: {position!r}")
+        self._transition(stream_id, _In.SEEK)
+        self._events.append(
+            SeekRequest(
+                stream_id=stream_id,
+                position_ms=max(0.0, float(position)),
+                transaction_id=command.transaction_id,
+            )
+        )
+
+    def accept_seek(self, request: SeekRequest, position_ms: float) -> None:
+        """Accept ``seek``: StreamEOF, ``NetStream.Seek.Notify``, StreamBegin (as
+        nginx-rtmp; RTMP 1.0 §7.2.2.7: "The server sends a status message
+        NetStream.Seek.Notify when seek is successful"). The owner then sends the media
+        from the new position.
+
+        Args:
+            request: the seek.
+            position_ms: where playing goes on (the keyframe at or before the request).
+
+        Raises:
+            LocalProtocolError: the NetStream is not playing.
+        """
+        sid = request.stream_id
+        if self.streams.get(sid) is not NetStreamState.PLAYING:
+            raise LocalProtocolError(f"cannot accept a seek on stream {sid}: not playing")
+        name = self.stream_names.get(sid, "")
+        self.connection.send_control(StreamEOF(stream_id=sid))
+        self.send_status(
+            sid,
+            NetStatusCode.SEEK_NOTIFY,
+            f"Seeking {position_ms:.0f} (stream ID: {sid}).",
+            details=name,
+            position=float(position_ms),
+        )
+        self.connection.send_control(StreamBegin(stream_id=sid))
+
+    def reject_seek(
+        self, request: SeekRequest, description: str, *, code: str = NetStatusCode.SEEK_FAILED
+    ) -> None:
+        """Refuse ``seek`` with an error ``onStatus`` (``NetStream.Seek.Failed`` by
+        default; ``NetStream.Seek.InvalidTime`` for a time past the end). Playing goes on.
+        """
+        name = self.stream_names.get(request.stream_id, "")
+        self.send_status(request.stream_id, code, description, details=name)
 
     def _on_pause(self, command: Command) -> None:
         stream_id = command.message_stream_id
@@ -1030,6 +1161,23 @@ class ClientSession(_SessionBase):
         self.send_command(
             "play", self._tid(), None, name, start_ms, duration_ms, reset, stream_id=stream_id
         )
+
+    def seek(self, stream_id: int, position_ms: float) -> None:
+        """Send ``seek`` (RTMP 1.0 §7.2.2.7) on NetStream ``stream_id``; the server answers
+        ``NetStream.Seek.Notify`` (or ``Seek.Failed``) and sends media from the keyframe
+        at or before ``position_ms``."""
+        self.send_command("seek", 0.0, None, float(position_ms), stream_id=stream_id)
+
+    def pause(self, stream_id: int, paused: bool, position_ms: float = 0.0) -> None:
+        """Send ``pause`` (RTMP 1.0 §7.2.2.8): pause (True) or resume (False) a played
+        stream; ``position_ms`` is the playhead ("the stream time at which the stream is
+        paused or play resumed")."""
+        self.send_command("pause", 0.0, None, paused, float(position_ms), stream_id=stream_id)
+
+    def get_stream_length(self, name: str, stream_id: int = 0) -> float:
+        """Send ``getStreamLength`` for ``name``; the ``_result`` carries the length in
+        seconds (0 for live streams). Returns the transaction id."""
+        return self.call("getStreamLength", name, stream_id=stream_id)
 
     def fc_unpublish(self, name: str) -> None:
         """Send ``FCUnpublish`` (the publisher is about to stop)."""

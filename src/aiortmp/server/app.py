@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .auth import ChannelKeyStore
     from .cluster import ClusterService
     from .relay import RelayService
+    from .vod import VodService
 
 logger = logging.getLogger("aiortmp.server")
 
@@ -106,7 +107,9 @@ class RTMPServer:
             scheduler=_RunningLoop(), bus=self.bus, settings=stream_settings(self.config)
         )
         self.access = AccessControl()
-        self.recording = RecordingService(self.registry, self.bus, self.config.record_dir)
+        self.recording = RecordingService(
+            self.registry, self.bus, self.config.record_dir, config=self.config
+        )
         self.connections: set[RTMPServerProtocol] = set()
         self.listen_sockets: Mapping[tuple[str, str], socket.socket] | None = None
         self._per_ip: collections.Counter[str] = collections.Counter()
@@ -118,6 +121,8 @@ class RTMPServer:
         self.relay: RelayService | None = None
         #: livego-style channel keys, set by the auth component (server/auth.py)
         self.channel_keys: ChannelKeyStore | None = None
+        #: the [[vod]] applications, set by the VOD component (server/vod.py)
+        self.vod: VodService | None = None
         #: the cluster component, when ``[cluster] redis`` is set (server/cluster.py)
         self.cluster: ClusterService | None = None
         self.components: list[Component] = build_components(self)

@@ -70,6 +70,11 @@ def build_components(server: RTMPServer) -> list[Component]:
         )
         components.append(server.cluster)
     components.append(server.relay)
+    # Video on demand ([[vod]]): always present, so a reload can add applications.
+    from .vod import VodService
+
+    server.vod = VodService(server.config, server.bus)
+    components.append(server.vod)
     if server.config.http.listen:
         from .http import HTTPService
 

@@ -12,6 +12,24 @@ Example ``aiortmp.toml``::
 
     [player]
     backlog_soft_bytes = 1048576
+
+Recording, retention and VOD (docs/recording.md)::
+
+    record_dir = "/var/lib/aiortmp/records"
+    record_format = "mp4"            # fragmented MP4 ("flv" is the default)
+    record_segment_s = 3600          # a new file at the first keyframe after an hour
+    record_delete_after = "7d"       # retention: s, m, h, d, w (or a number of seconds)
+
+    [apps.cctv]                      # per-application overrides of the record_* keys
+    record_segment_s = 600
+    record_max_total_bytes = 50_000_000_000
+
+    [apps.scratch]
+    record = false
+
+    [[vod]]                          # rtmp://host/vod/dir/clip.mp4 plays DIR/dir/clip.mp4
+    app = "vod"
+    dir = "/var/lib/aiortmp/records/live"
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ from aiortmp.errors import ConfigError
 from aiortmp.hub.bus import EventKind
 
 __all__ = [
+    "AppConfig",
     "AppAuth",
     "AuthConfig",
     "AuthRule",
@@ -52,8 +71,10 @@ __all__ = [
     "RelayPush",
     "ServerConfig",
     "TLSConfig",
+    "VodConfig",
     "WebhookConfig",
     "load_config",
+    "parse_duration_s",
     "parse_host_port",
 ]
 
@@ -78,6 +99,34 @@ def parse_host_port(value: str, default_port: int = 1935) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ValueError(f"port out of range: {port}")
     return host or "0.0.0.0", port
+
+
+_DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration_s(value: Any) -> float:
+    """A duration in seconds from a number of seconds or a text like ``"7d"``,
+    ``"12h"``, ``"1d12h"``, ``"90m"``, ``"30s"`` (units s, m, h, d, w).
+
+    Raises:
+        ValueError: anything else, or a negative number.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative: {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text and _DURATION.sub("", text) == "":
+            return float(sum(float(n) * _DURATION_UNITS_S[u] for n, u in _DURATION.findall(text)))
+        try:
+            return parse_duration_s(float(text))
+        except ValueError:
+            pass
+    raise ValueError(f'not a duration (use e.g. "7d", "12h", "30m" or seconds): {value!r}')
 
 
 class _Model(BaseModel):
@@ -418,6 +467,50 @@ class HooksConfig(_Model):
     exec: list[ExecHookConfig] = Field(default_factory=list)
 
 
+RecordFormat = Literal["flv", "mp4"]
+
+
+class AppConfig(_Model):
+    """``[apps.<app>]``: settings of one application that differ from the top level.
+
+    Every key is optional; a key not given takes the top-level value. The ``record_*``
+    keys are the top-level ones (see :class:`ServerConfig`); ``record = false`` turns
+    recording off for the app (``record_dir`` must be set for it to be on).
+    """
+
+    record: bool = True
+    record_format: RecordFormat | None = None
+    record_segment_s: float | None = Field(None, ge=0)
+    record_max_bytes: int | None = Field(None, ge=0)
+    record_delete_after: float | None = Field(None, ge=0)
+    record_max_total_bytes: int | None = Field(None, ge=0)
+
+    @field_validator("record_delete_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_s(value)
+
+
+class VodConfig(_Model):
+    """``[[vod]]``: ``rtmp://HOST/<app>/<REL/PATH.flv>`` (or ``mp4:REL/PATH.mp4``) plays
+    the file ``dir/REL/PATH`` on demand. Paths cannot leave ``dir`` (``..``, absolute
+    paths and symlinks out of it are refused with ``NetStream.Play.StreamNotFound``).
+    """
+
+    app: str = Field(min_length=1)
+    dir: Path
+    max_lead_s: float = Field(
+        30.0, gt=0, description="most media sent ahead of real time, whatever the client's buffer"
+    )
+
+    @field_validator("app")
+    @classmethod
+    def _check_app(cls, value: str) -> str:
+        if "/" in value.strip("/") or not value.strip("/"):
+            raise ValueError(f"an app name has no '/': {value!r}")
+        return value.strip("/")
+
+
 def _check_node_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -476,6 +569,25 @@ class ServerConfig(_Model):
 
     listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:1935"])
     record_dir: Path | None = None
+    record_format: RecordFormat = Field(
+        "flv", description='"flv", or "mp4" (fragmented MP4: a crash loses at most a second)'
+    )
+    record_segment_s: float = Field(
+        0, ge=0, description="start a new file at the first keyframe after this long (0: never)"
+    )
+    record_max_bytes: int = Field(
+        0, ge=0, description="start a new file at the first keyframe past this size (0: never)"
+    )
+    record_delete_after: float | None = Field(
+        None, ge=0, description='delete recordings older than this ("7d", "12h"; None: never)'
+    )
+    record_max_total_bytes: int = Field(
+        0, ge=0, description="per app: delete the oldest recordings above this total (0: never)"
+    )
+    apps: dict[str, AppConfig] = Field(
+        default_factory=dict, description="per-application overrides (record_* keys)"
+    )
+    vod: list[VodConfig] = Field(default_factory=list, description="[[vod]] applications")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     chunk_size: int = Field(4096, ge=128, le=65536, description="outgoing chunk size, bytes")
     window_ack_size: int = Field(5_000_000, ge=1024, description="bytes")
@@ -533,6 +645,19 @@ class ServerConfig(_Model):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("record_delete_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_s(value)
+
+    @field_validator("vod")
+    @classmethod
+    def _check_vod(cls, value: list[VodConfig]) -> list[VodConfig]:
+        apps = [entry.app for entry in value]
+        if len(set(apps)) != len(apps):
+            raise ValueError("two [[vod]] entries for one app")
+        return value
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:

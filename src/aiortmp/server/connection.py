@@ -37,7 +37,9 @@ from aiortmp.protocol.events import (
     PlayRequest,
     PublishRequest,
     ReceiveMediaChanged,
+    SeekRequest,
     StreamClosed,
+    StreamLengthRequest,
 )
 from aiortmp.protocol.session import NetStreamState, ServerSession
 from aiortmp.sources.rtmp_publish import RTMPPublish
@@ -46,6 +48,7 @@ from .access import ALLOW, AccessControl, Decision, Request
 
 if TYPE_CHECKING:
     from .config import ServerConfig
+    from .vod import VodService
 
 __all__ = ["ConnectionHost", "RTMPServerProtocol", "next_session_id", "number_sessions_from"]
 
@@ -142,6 +145,8 @@ class RTMPServerProtocol(asyncio.Protocol):
             PauseRequest: self._on_pause,
             ControlReceived: self._ignore,
             CommandReceived: self._on_command,
+            SeekRequest: self._on_seek,
+            StreamLengthRequest: self._on_stream_length,
         }
 
     # -- logging ------------------------------------------------------------------------
@@ -544,6 +549,10 @@ class RTMPServerProtocol(asyncio.Protocol):
             )
             return
         name = decision.name or request.name
+        vod = self._vod()
+        if vod is not None and vod.handles(self.app):
+            vod.play(self, request, name)  # a file: server/vod.py answers the play
+            return
         stream = self.server.registry.get_or_create(self.app, name)
         self.session.accept_play(request)
         self.flush()
@@ -602,6 +611,25 @@ class RTMPServerProtocol(asyncio.Protocol):
         play = self.playing.get(event.stream_id)
         if play is not None:
             play.player.set_paused(event.paused)
+
+    def _vod(self) -> VodService | None:
+        # The [[vod]] component of a server that has one (a worker's link host has none).
+        vod: VodService | None = getattr(self.server, "vod", None)
+        return vod
+
+    def _on_seek(self, event: SeekRequest) -> None:
+        seek = getattr(self.playing.get(event.stream_id), "seek", None)
+        if seek is not None:
+            seek(event)  # a file (server/vod.py)
+        else:
+            self.session.reject_seek(event, "a live stream cannot seek")
+
+    def _on_stream_length(self, event: StreamLengthRequest) -> None:
+        vod = self._vod()
+        if vod is not None and vod.handles(self.app):
+            vod.stream_length(self, event)
+        else:
+            self.session.answer_stream_length(event, 0.0)  # live streams have no length
 
     # -- for RTMPPlay ---------------------------------------------------------------------
 

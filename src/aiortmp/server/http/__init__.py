@@ -11,6 +11,10 @@ An aiohttp application on the server's own event loop, started as a component (s
     GET  /api/server | /api/streams[/{app}/{name}] | /api/sessions | /api/keys | /api/relays
     GET  /api/cluster
     ...                                    (see :mod:`aiortmp.server.http.api`)
+    GET  /api/recordings[/{app}/{name}]    recordings and the spans they cover
+    GET  /recordings/{app}/{name}.mp4?start=&duration=   one MP4 across recordings
+    GET  /recordings/{app}/{name}/{file}   a recording file (Range requests)
+                                           (see :mod:`aiortmp.server.http.recordings`)
 
 Playback and the dashboard's files are public; ``/api``, ``/control`` and ``/metrics`` are
 control routes, closed by :func:`~aiortmp.server.http.guard.control_guard` to all but token
@@ -40,6 +44,7 @@ from .guard import Access, control_guard, mark
 from .hooks import HookService
 from .keys import SERVICE_KEY
 from .metrics import handle_metrics, make_registry
+from .recordings import setup_recordings
 from .sampler import StreamSampler
 
 if TYPE_CHECKING:
@@ -86,6 +91,7 @@ class HTTPService:
         app = web.Application(middlewares=[control_guard, *self.middlewares])
         app[SERVICE_KEY] = self
         setup_api(app)
+        setup_recordings(app, self)
         if config.metrics:
             app.router.add_get("/metrics", handle_metrics)
         if config.dashboard:

@@ -10,7 +10,7 @@ import pytest
 
 from aiortmp.hub.packet import PacketKind
 from aiortmp.hub.stream import Stream, StreamSettings
-from aiortmp.sources.file import UNBOUNDED_MS, FileSource, MediaFile, load_media_file
+from aiortmp.sources.file import FileSource, MediaFile, load_media_file
 from tests.hub.fakes import FakeOutput
 from tests.vod_media import fragmented_mp4, make_flv, remux_mp4
 
@@ -106,9 +106,7 @@ def playing(path: Path, host: Host, **options: object) -> tuple[FileSource, Fake
         "vod",
         path.name,
         scheduler=asyncio.get_running_loop(),
-        settings=StreamSettings(
-            gop_cache=False, max_backward_ms=UNBOUNDED_MS, max_gap_ms=UNBOUNDED_MS
-        ),
+        settings=StreamSettings(gop_cache=False, normalize_timestamps=False),
     )
     output = FakeOutput()
     stream.subscribe(output)

@@ -150,6 +150,8 @@ class StreamSettings:
             are held longer (up to ``fanout_max_interval_s``): a large audience of a
             low-bitrate stream costs a bounded number of writes (SRS "merged write").
         max_backward_ms / max_gap_ms: timestamp discontinuity thresholds (Timeline).
+        normalize_timestamps: False keeps the source's timestamps (VOD: a player seeks in
+            the file's time).
     """
 
     gop_cache: bool = True
@@ -160,6 +162,7 @@ class StreamSettings:
     fanout_max_interval_s: float = 0.1
     max_backward_ms: int = 1000
     max_gap_ms: int = 10_000
+    normalize_timestamps: bool = True
 
 
 class Stream:
@@ -209,7 +212,9 @@ class Stream:
             label=f"{app}/{name}",
         )
         self.timeline = Timeline(
-            max_backward_ms=settings.max_backward_ms, max_gap_ms=settings.max_gap_ms
+            max_backward_ms=settings.max_backward_ms,
+            max_gap_ms=settings.max_gap_ms,
+            passthrough=not settings.normalize_timestamps,
         )
         self.metadata: dict[str, Any] | None = None
         self._inline: dict[WireFormat, list[Output]] = {}

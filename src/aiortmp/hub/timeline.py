@@ -40,6 +40,8 @@ class Timeline:
         max_backward_ms: a coded frame this far before the newest one is a discontinuity
             (A/V interleaving within it is kept as is).
         max_gap_ms: a coded frame this far after the newest one is a discontinuity.
+        passthrough: keep the source's timestamps as they are (a recorded file played on
+            demand, whose player seeks in the file's own time).
 
     Attributes:
         last_out_ms: the newest normalized timestamp handed out (ms).
@@ -47,6 +49,7 @@ class Timeline:
     """
 
     __slots__ = (
+        "passthrough",
         "max_backward_ms",
         "max_gap_ms",
         "last_out_ms",
@@ -59,7 +62,10 @@ class Timeline:
         "_started",
     )
 
-    def __init__(self, *, max_backward_ms: int = 1000, max_gap_ms: int = 10_000) -> None:
+    def __init__(
+        self, *, max_backward_ms: int = 1000, max_gap_ms: int = 10_000, passthrough: bool = False
+    ) -> None:
+        self.passthrough = passthrough
         self.max_backward_ms = max_backward_ms
         self.max_gap_ms = max_gap_ms
         self.last_out_ms = 0
@@ -87,6 +93,8 @@ class Timeline:
             The output timestamp in ms (≥ 0, monotonic for coded frames up to the
             interleaving the source itself has).
         """
+        if self.passthrough:
+            return raw_ms
         if self._rebase:
             if not media:
                 return self.last_out_ms

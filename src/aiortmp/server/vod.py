@@ -38,7 +38,6 @@ from aiortmp.protocol.events import PlayRequest, SeekRequest, StreamLengthReques
 from aiortmp.protocol.session import NetStreamState
 from aiortmp.sources.file import (
     _IO,
-    UNBOUNDED_MS,
     FileSource,
     MediaFile,
     load_media_file,
@@ -356,8 +355,7 @@ class VodService:
             settings=StreamSettings(
                 gop_cache=False,
                 fanout_interval_s=0.0,
-                max_backward_ms=UNBOUNDED_MS,
-                max_gap_ms=UNBOUNDED_MS,
+                normalize_timestamps=False,  # the player seeks in the file's own time
             ),
         )
         loop = asyncio.get_running_loop()

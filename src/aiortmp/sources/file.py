@@ -62,8 +62,6 @@ _DATA = 18
 _FLV_TAG_HEADER = 11
 #: Script tags larger than this are skipped (an onMetaData keyframe table is far smaller).
 _MAX_SCRIPT_BYTES = 1 << 20
-#: A legacy AVC video info/command frame (FLV v10.1 E.4.3.1 frame type 5, StartSeek).
-_PRIMER = bytes((5 << 4 | 7, 0))
 #: Payload bytes read in one go for a batch of entries.
 _BATCH_BYTES = 256 * 1024
 #: Nothing more is sent while the connection has more than this unsent.
@@ -72,8 +70,6 @@ _BACKLOG_BYTES = 256 * 1024
 DEFAULT_LEAD_MS = 1000
 #: Longest sleep of the pacing loop (it also checks whether its player left), s.
 _TICK_S = 0.25
-#: Timeline settings of a VOD stream: no discontinuity is ever corrected.
-UNBOUNDED_MS = (1 << 31) - 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -630,10 +626,6 @@ class FileSource:
         """
         stream = self.stream
         stream.attach(self)
-        # A media packet at 0 first: the stream's timeline starts at its first media
-        # packet, so the file's own timestamps pass through unchanged. It is a command
-        # frame, which the player's keyframe gate drops (nothing reaches the client).
-        stream.ingest(_VIDEO, 0, _PRIMER)
         if self.media.metadata:
             stream.ingest_metadata(dict(self.media.metadata), self.position_ms - self.origin_ms)
         stream.commit()

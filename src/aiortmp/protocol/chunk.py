@@ -239,6 +239,8 @@ class ChunkReader:
                 incomplete messages.
         """
         buf = self._buf
+        if self._off >= len(buf):
+            return None  # everything parsed (the common end of a read): no view needed
         mv = memoryview(buf)
         try:
             return self._parse(buf, mv)

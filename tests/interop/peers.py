@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 
@@ -197,6 +198,40 @@ def ffmpeg_play_args(url: str, *extra: str, ffmpeg: str = FFMPEG9) -> list[str]:
         "null",
         "-",
     ]
+
+
+#: How the tests start Debian's Chromium (headless, no network chatter, a video may
+#: play without a click).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@contextlib.contextmanager
+def chromium_context(tmp: Path, **options: Any) -> Iterator[Any]:
+    """A Playwright browser context of Debian's Chromium with a fresh profile in ``tmp``
+    (``options`` go to ``launch_persistent_context``: viewport...)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp / "profile"),
+            executable_path=debian_tool("chromium"),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            **options,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
 
 
 def popen(args: Sequence[str], **kw: object) -> subprocess.Popen[str]:

@@ -16,21 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from .peers import debian_tool, ffmpeg_publish_args, popen, run_server
+from .peers import chromium_context, ffmpeg_publish_args, popen, run_server
 
 pytestmark = pytest.mark.interop
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def wait_listed(
@@ -49,67 +39,54 @@ def wait_listed(
 
 
 def test_dashboard_lists_and_plays_the_stream(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = debian_tool("chromium")
     with run_server(tmp_path, http=True) as server:
         publisher = popen(
             ffmpeg_publish_args(server.url("live/cam"), duration_s=40, size="640x360", gop=25)
         )
         try:
             wait_listed(server.http_url("/api/streams"))
-            with sync_playwright() as playwright:
-                context = playwright.chromium.launch_persistent_context(
-                    str(tmp_path / "profile"),  # a fresh user-data-dir
-                    executable_path=chromium,
-                    headless=True,
-                    args=CHROMIUM_FLAGS,
-                    viewport={"width": 1280, "height": 860},
+            with chromium_context(tmp_path, viewport={"width": 1280, "height": 860}) as context:
+                page = context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(server.http_url("/"))
+                row = page.locator('tr[data-stream="live/cam"]')
+                row.wait_for(timeout=10_000)
+                # The table updates live: the uptime cell moves.
+                uptime_cell = row.locator("td").nth(6)
+                first_uptime = uptime_cell.inner_text()
+                page.wait_for_function(
+                    "([sel, before]) => document.querySelector(sel).innerText !== before",
+                    arg=['tr[data-stream="live/cam"] td:nth-child(7)', first_uptime],
+                    timeout=5_000,
                 )
-                try:
-                    page = context.new_page()
-                    errors: list[str] = []
-                    page.on("pageerror", lambda exc: errors.append(str(exc)))
-                    page.goto(server.http_url("/"))
-                    row = page.locator('tr[data-stream="live/cam"]')
-                    row.wait_for(timeout=10_000)
-                    # The table updates live: the uptime cell moves.
-                    uptime_cell = row.locator("td").nth(6)
-                    first_uptime = uptime_cell.inner_text()
-                    page.wait_for_function(
-                        "([sel, before]) => document.querySelector(sel).innerText !== before",
-                        arg=['tr[data-stream="live/cam"] td:nth-child(7)', first_uptime],
-                        timeout=5_000,
-                    )
-                    assert "H.264" in row.inner_text() and "640×360" in row.inner_text()
-                    # Debian's Chromium plays H.264/AAC through MSE (what mpegts.js needs).
-                    assert page.evaluate(
-                        "MediaSource.isTypeSupported('video/mp4; codecs=\"avc1.42E01E,mp4a.40.2\"')"
-                    )
-                    row.locator("button.preview").click()
-                    page.wait_for_function(
-                        "document.getElementById('preview').currentTime > 1.0", timeout=15_000
-                    )
-                    t1 = page.evaluate("document.getElementById('preview').currentTime")
-                    time.sleep(2.0)
-                    t2 = page.evaluate("document.getElementById('preview').currentTime")
-                    assert t2 - t1 > 1.0, (t1, t2)
-                    size = page.evaluate(
-                        "[document.getElementById('preview').videoWidth,"
-                        " document.getElementById('preview').videoHeight]"
-                    )
-                    assert size == [640, 360]
-                    # The viewer shows up in the table's player count.
-                    page.wait_for_function(
-                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(6)')"
-                        ".innerText === '1'",
-                        timeout=5_000,
-                    )
-                    shot = tmp_path / "dashboard.png"
-                    page.screenshot(path=str(shot))
-                    assert errors == []
-                finally:
-                    context.close()
+                assert "H.264" in row.inner_text() and "640×360" in row.inner_text()
+                # Debian's Chromium plays H.264/AAC through MSE (what mpegts.js needs).
+                assert page.evaluate(
+                    "MediaSource.isTypeSupported('video/mp4; codecs=\"avc1.42E01E,mp4a.40.2\"')"
+                )
+                row.locator("button.preview").click()
+                page.wait_for_function(
+                    "document.getElementById('preview').currentTime > 1.0", timeout=15_000
+                )
+                t1 = page.evaluate("document.getElementById('preview').currentTime")
+                time.sleep(2.0)
+                t2 = page.evaluate("document.getElementById('preview').currentTime")
+                assert t2 - t1 > 1.0, (t1, t2)
+                size = page.evaluate(
+                    "[document.getElementById('preview').videoWidth,"
+                    " document.getElementById('preview').videoHeight]"
+                )
+                assert size == [640, 360]
+                # The viewer shows up in the table's player count.
+                page.wait_for_function(
+                    "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(6)')"
+                    ".innerText === '1'",
+                    timeout=5_000,
+                )
+                shot = tmp_path / "dashboard.png"
+                page.screenshot(path=str(shot))
+                assert errors == []
         finally:
             publisher.kill()
             publisher.wait()
@@ -124,9 +101,6 @@ def test_dashboard_lists_and_plays_the_stream(tmp_path: Path) -> None:
 def test_dashboard_asks_for_the_token_and_sends_it(tmp_path: Path) -> None:
     """With ``[http] api_token`` the page prompts for it, keeps it in sessionStorage, sends
     it as a bearer token, and its buttons change state with JSON requests."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = debian_tool("chromium")
     token = "dashboard-t0ken"
     config = tmp_path / "aiortmp.toml"
     config.write_text(f'[http]\napi_token = "{token}"\n')
@@ -136,59 +110,50 @@ def test_dashboard_asks_for_the_token_and_sends_it(tmp_path: Path) -> None:
             wait_listed(
                 server.http_url("/api/streams"), headers={"Authorization": f"Bearer {token}"}
             )
-            with sync_playwright() as playwright:
-                context = playwright.chromium.launch_persistent_context(
-                    str(tmp_path / "profile"),
-                    executable_path=chromium,
-                    headless=True,
-                    args=CHROMIUM_FLAGS,
+            with chromium_context(tmp_path) as context:
+                page = context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.on("dialog", lambda dialog: dialog.accept())
+                page.goto(server.http_url("/"))
+                form = page.locator("#token-form")
+                form.wait_for(state="visible", timeout=10_000)
+                assert page.locator('tr[data-stream="live/cam"]').count() == 0
+                page.fill("#token", "wrong")
+                page.click("#token-form button[type=submit]")
+                page.wait_for_function(
+                    "document.getElementById('status').innerText === 'wrong API token'",
+                    timeout=5_000,
                 )
-                try:
-                    page = context.new_page()
-                    errors: list[str] = []
-                    page.on("pageerror", lambda exc: errors.append(str(exc)))
-                    page.on("dialog", lambda dialog: dialog.accept())
-                    page.goto(server.http_url("/"))
-                    form = page.locator("#token-form")
-                    form.wait_for(state="visible", timeout=10_000)
-                    assert page.locator('tr[data-stream="live/cam"]').count() == 0
-                    page.fill("#token", "wrong")
-                    page.click("#token-form button[type=submit]")
-                    page.wait_for_function(
-                        "document.getElementById('status').innerText === 'wrong API token'",
-                        timeout=5_000,
-                    )
-                    page.fill("#token", token)
-                    page.click("#token-form button[type=submit]")
-                    row = page.locator('tr[data-stream="live/cam"]')
-                    row.wait_for(timeout=10_000)
-                    assert form.is_hidden()
-                    assert page.evaluate("sessionStorage.getItem('aiortmp.token')") == token
-                    assert page.evaluate("localStorage.length") == 0
-                    # record_dir records from the start: stop, then start again (a JSON
-                    # POST from our own origin passes the cross-site checks).
-                    rec = row.locator("td").nth(8)
-                    rec.wait_for(timeout=5_000)
-                    page.wait_for_function(
-                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
-                        ".innerText.includes('REC')",
-                        timeout=5_000,
-                    )
-                    row.locator("button", has_text="Stop rec").click()
-                    page.wait_for_function(
-                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
-                        ".innerText === '–'",
-                        timeout=5_000,
-                    )
-                    page.locator('tr[data-stream="live/cam"] button', has_text="Record").click()
-                    page.wait_for_function(
-                        "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
-                        ".innerText.includes('REC')",
-                        timeout=5_000,
-                    )
-                    assert errors == []
-                finally:
-                    context.close()
+                page.fill("#token", token)
+                page.click("#token-form button[type=submit]")
+                row = page.locator('tr[data-stream="live/cam"]')
+                row.wait_for(timeout=10_000)
+                assert form.is_hidden()
+                assert page.evaluate("sessionStorage.getItem('aiortmp.token')") == token
+                assert page.evaluate("localStorage.length") == 0
+                # record_dir records from the start: stop, then start again (a JSON
+                # POST from our own origin passes the cross-site checks).
+                rec = row.locator("td").nth(8)
+                rec.wait_for(timeout=5_000)
+                page.wait_for_function(
+                    "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                    ".innerText.includes('REC')",
+                    timeout=5_000,
+                )
+                row.locator("button", has_text="Stop rec").click()
+                page.wait_for_function(
+                    "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                    ".innerText === '–'",
+                    timeout=5_000,
+                )
+                page.locator('tr[data-stream="live/cam"] button', has_text="Record").click()
+                page.wait_for_function(
+                    "document.querySelector('tr[data-stream=\"live/cam\"] td:nth-child(9)')"
+                    ".innerText.includes('REC')",
+                    timeout=5_000,
+                )
+                assert errors == []
         finally:
             publisher.kill()
             publisher.wait()

@@ -27,7 +27,15 @@ import pytest
 import aiortmp
 
 from ..outputs.hls_media import make_clips, read_tags, send_tags
-from .peers import FFMPEG9, ServerProcess, debian_tool, ffmpeg_publish_args, popen, run_server
+from .peers import (
+    FFMPEG9,
+    ServerProcess,
+    chromium_context,
+    debian_tool,
+    ffmpeg_publish_args,
+    popen,
+    run_server,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -36,16 +44,6 @@ CONFIG = """
 window_segments = 20
 idle_timeout_s = 300
 """
-CHROMIUM_FLAGS = [  # as tests/interop/test_dashboard.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 #: (stream name, clip, formats started before the media comes)
 STREAMS = [
     ("cam", "h264_aac", ("", "?format=ts")),
@@ -167,9 +165,6 @@ def test_multitrack_publish_is_an_adaptive_multivariant_playlist(server: ServerP
 
 
 def test_hlsjs_plays_the_live_stream_in_chromium(server: ServerProcess, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = debian_tool("chromium")
     publisher = popen(ffmpeg_publish_args(server.url("live/real"), duration_s=40, gop=25))
     reader = None
     try:
@@ -185,44 +180,35 @@ def test_hlsjs_plays_the_live_stream_in_chromium(server: ServerProcess, tmp_path
             [FFMPEG9, "-nostdin", "-v", "error", "-i", server.http_url("/live/real/index.m3u8")]
             + ["-t", "6", "-map", "0", "-f", "framecrc", "-"]
         )
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=chromium,
-                headless=True,
-                args=CHROMIUM_FLAGS,
+        with chromium_context(tmp_path) as context:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server.http_url("/"))
+            row = page.locator('tr[data-stream="live/real"]')
+            row.wait_for(timeout=10_000)
+            row.locator("button.preview-hls").click()
+            page.wait_for_function(
+                "document.getElementById('preview').currentTime > 1.0", timeout=20_000
             )
-            try:
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(server.http_url("/"))
-                row = page.locator('tr[data-stream="live/real"]')
-                row.wait_for(timeout=10_000)
-                row.locator("button.preview-hls").click()
-                page.wait_for_function(
-                    "document.getElementById('preview').currentTime > 1.0", timeout=20_000
-                )
-                t1 = page.evaluate("document.getElementById('preview').currentTime")
-                time.sleep(2.0)
-                t2 = page.evaluate("document.getElementById('preview').currentTime")
-                assert t2 - t1 > 1.0, (t1, t2)
-                page.wait_for_function(
-                    "document.getElementById('preview-state').innerText.includes('latency')",
-                    timeout=10_000,
-                )
-                state = page.evaluate("document.getElementById('preview-state').innerText")
-                latency_s = float(state.split("latency ")[1].split(" s")[0])
-                assert latency_s < 4.0, state
-                # The viewer counts in the table (hls.js and FFmpeg: two clients).
-                page.wait_for_function(
-                    'Number(document.querySelector(\'tr[data-stream="live/real"] '
-                    "td:nth-child(6)').innerText) >= 1",
-                    timeout=5_000,
-                )
-                assert errors == []
-            finally:
-                context.close()
+            t1 = page.evaluate("document.getElementById('preview').currentTime")
+            time.sleep(2.0)
+            t2 = page.evaluate("document.getElementById('preview').currentTime")
+            assert t2 - t1 > 1.0, (t1, t2)
+            page.wait_for_function(
+                "document.getElementById('preview-state').innerText.includes('latency')",
+                timeout=10_000,
+            )
+            state = page.evaluate("document.getElementById('preview-state').innerText")
+            latency_s = float(state.split("latency ")[1].split(" s")[0])
+            assert latency_s < 4.0, state
+            # The viewer counts in the table (hls.js and FFmpeg: two clients).
+            page.wait_for_function(
+                'Number(document.querySelector(\'tr[data-stream="live/real"] '
+                "td:nth-child(6)').innerText) >= 1",
+                timeout=5_000,
+            )
+            assert errors == []
         stdout, stderr = reader.communicate(timeout=30)
         assert reader.returncode == 0 and stderr == "", stderr
         video = [line for line in stdout.splitlines() if line.startswith("0,")]

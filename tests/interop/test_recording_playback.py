@@ -18,8 +18,7 @@ import pytest
 from aiortmp.server.http.recordings import format_time, parse_time
 
 from ..vod_media import make_flv
-from .peers import FFMPEG9, debian_tool, run_server
-from .test_dashboard import CHROMIUM_FLAGS
+from .peers import FFMPEG9, chromium_context, run_server
 
 pytestmark = pytest.mark.interop
 
@@ -32,9 +31,6 @@ def recordings(server_url: str) -> dict[str, object]:
 
 
 def test_the_stitched_mp4_plays_in_a_video_tag(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = debian_tool("chromium")
     clip = make_flv(tmp_path / "clip.flv", SECONDS, size="320x240")
     config = 'record_format = "mp4"\nrecord_segment_s = 2\n'
     with run_server(tmp_path, http=True, config=config) as server:
@@ -58,34 +54,21 @@ def test_the_stitched_mp4_plays_in_a_video_tag(tmp_path: Path) -> None:
         start = parse_time(files[0]["start"]) + datetime.timedelta(seconds=1)
         query = urllib.parse.urlencode({"start": format_time(start), "duration": "3"})
         source = server.http_url(f"/recordings/live/cam.mp4?{query}")
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=chromium,
-                headless=True,
-                args=CHROMIUM_FLAGS,
+        with chromium_context(tmp_path) as context:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_content(f'<video id="v" muted playsinline src="{source}"></video>')
+            page.wait_for_function("document.getElementById('v').readyState >= 2", timeout=15_000)
+            page.evaluate("document.getElementById('v').play()")
+            page.wait_for_function("document.getElementById('v').currentTime > 1.5", timeout=15_000)
+            state = page.evaluate(
+                "(() => { const v = document.getElementById('v');"
+                " return [v.duration, v.videoWidth, v.videoHeight, v.error]; })()"
             )
-            try:
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.set_content(f'<video id="v" muted playsinline src="{source}"></video>')
-                page.wait_for_function(
-                    "document.getElementById('v').readyState >= 2", timeout=15_000
-                )
-                page.evaluate("document.getElementById('v').play()")
-                page.wait_for_function(
-                    "document.getElementById('v').currentTime > 1.5", timeout=15_000
-                )
-                state = page.evaluate(
-                    "(() => { const v = document.getElementById('v');"
-                    " return [v.duration, v.videoWidth, v.videoHeight, v.error]; })()"
-                )
-                # Played to the end: the whole span is there.
-                page.wait_for_function("document.getElementById('v').ended", timeout=15_000)
-                assert errors == []
-            finally:
-                context.close()
+            # Played to the end: the whole span is there.
+            page.wait_for_function("document.getElementById('v').ended", timeout=15_000)
+            assert errors == []
     duration, width, height, error = state
     assert error is None
     assert (width, height) == (320, 240)

@@ -13,12 +13,10 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 import aiortmp.client as rtmp
 from aiortmp.errors import UnsafeValueError
@@ -35,54 +33,9 @@ from aiortmp.server.http.hooks import HookService, expand_command
 
 from ..conftest import url
 from ..interop.peers import FFMPEG9, ffmpeg_publish_args, free_port
+from ..webhooks import Receiver
+from ..webhooks import receiver as receiver  # the fixture
 from .media import AAC_SEQUENCE_HEADER, AVC_SEQUENCE_HEADER, audio_frame, video_frame
-
-
-class Receiver:
-    """A webhook receiver on loopback: records bodies; ``answer`` picks each status."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.raw: list[tuple[bytes, dict[str, str]]] = []
-        self.attempts = 0
-        self.answer: Callable[[int], int] = lambda attempt: 200
-        self.delay_s = 0.0
-        self.url = ""
-        self.arrived = asyncio.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.attempts += 1
-        status = self.answer(self.attempts)
-        body = await request.read()
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if status == 200:
-            self.raw.append((body, dict(request.headers)))
-            self.bodies.append(json.loads(body))
-            self.arrived.set()
-        return web.Response(status=status)
-
-    async def wait(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s=15.0):
-        deadline = time.monotonic() + timeout_s
-        while not predicate(self.bodies):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"webhook bodies so far: {self.bodies}")
-            await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/hook"
-    yield rec
-    await runner.cleanup()
 
 
 def hooks_of(server: RTMPServer) -> HookService:

@@ -26,10 +26,9 @@ from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.hub.packet import FLV
 from aiortmp.hub.stream import Stream
 from aiortmp.media.flv import FLVHeader, encode_header
-from aiortmp.server.access import Request
 from aiortmp.server.connection import next_session_id
 
-from .demand import ask_for_stream
+from .demand import ask_for_stream, authorize_play
 from .player import Player, WriteTransport
 
 if TYPE_CHECKING:
@@ -235,32 +234,19 @@ async def handle_flv(service: HTTPService, request: web.Request) -> web.StreamRe
     websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     protocol = "ws-flv" if websocket else "http-flv"
     session_id = next_session_id()
-    decision = await server.access.authorize(
-        Request(
-            action="play",
-            app=app,
-            name=name,
-            query=request.query_string,
-            remote_host=host,
-            session_id=session_id,
-            tc_url=str(request.url),
-        )
+    decision = await authorize_play(
+        server.access,
+        server.bus,
+        server.stats,
+        app=app,
+        name=name,
+        query=request.query_string,
+        host=host,
+        session_id=session_id,
+        protocol=protocol,
+        url=str(request.url),
     )
     if not decision.allowed:
-        server.stats["auth_denials"] += 1
-        server.bus.emit(
-            ServerEvent(
-                kind=EventKind.AUTH_DENIED,
-                session_id=session_id,
-                remote=remote,
-                app=app,
-                name=name,
-                details={"action": "play", "reason": decision.reason, "protocol": protocol},
-            )
-        )
-        logger.warning(
-            "[%d %s] play %s/%s denied: %s", session_id, remote, app, name, decision.reason
-        )
         raise web.HTTPForbidden(text=decision.reason or "playing not allowed")
     name = decision.name or name
     limit = server.config.limits.max_connections

@@ -33,10 +33,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.server.access import ALLOW, Request
 
-from ..demand import ask_for_stream
+from ..demand import ask_for_stream, play_denied
 from .output import FMP4, TS, HLSOutput, Variant
 
 if TYPE_CHECKING:
@@ -149,16 +148,15 @@ class HLSHandlers:
                     loop_time,
                 )
         if not decision.allowed:
-            self.stats["auth_denials"] += 1
-            service.bus.emit(
-                ServerEvent(
-                    kind=EventKind.AUTH_DENIED,
-                    session_id=0,
-                    remote=host,
-                    app=app,
-                    name=name,
-                    details={"action": "play", "reason": decision.reason, "protocol": "hls"},
-                )
+            play_denied(
+                service.bus,
+                self.stats,
+                decision,
+                app=app,
+                name=name,
+                host=host,
+                session_id=0,
+                protocol="hls",
             )
             raise web.HTTPForbidden(text=decision.reason or "playing not allowed")
         name = decision.name or name

@@ -38,11 +38,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from aiortmp.errors import CodecHeaderError, FLVError, LocalProtocolError, MP4Error
-from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.media.fmp4 import FMP4Fragment, FMP4Muxer
 from aiortmp.media.samples import Frame, MediaType, TrackConfig
+from aiortmp.outputs.demand import authorize_play
 from aiortmp.outputs.record import RecordedFile, RecordingCatalog, parse_recording_name
-from aiortmp.server.access import Request
 from aiortmp.sources.file import MediaFile, load_media_file
 
 from .guard import Access, mark
@@ -205,30 +204,19 @@ async def _authorize(service: HTTPService, request: web.Request, app: str, name:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     host = str(peer[0]) if isinstance(peer, tuple) and peer else (request.remote or "")
     session_id = next_session_id()
-    decision = await server.access.authorize(
-        Request(
-            action="play",
-            app=app,
-            name=name,
-            query=request.query_string,
-            remote_host=host,
-            session_id=session_id,
-            tc_url=str(request.url),
-        )
+    decision = await authorize_play(
+        server.access,
+        server.bus,
+        server.stats,
+        app=app,
+        name=name,
+        query=request.query_string,
+        host=host,
+        session_id=session_id,
+        protocol="recording",
+        url=str(request.url),
     )
     if not decision.allowed:
-        server.stats["auth_denials"] += 1
-        server.bus.emit(
-            ServerEvent(
-                kind=EventKind.AUTH_DENIED,
-                session_id=session_id,
-                remote=host,
-                app=app,
-                name=name,
-                details={"action": "play", "reason": decision.reason, "protocol": "recording"},
-            )
-        )
-        logger.warning("recording %s/%s denied: %s", app, name, decision.reason)
         raise web.HTTPForbidden(text=decision.reason or "playing not allowed")
     return decision.name or name
 

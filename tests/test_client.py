@@ -15,9 +15,9 @@ import aiortmp.client as rtmp
 from aiortmp.media.tags import AudioTag, VideoKind, VideoTag
 from aiortmp.protocol import amf0
 from aiortmp.protocol.control import StreamBegin, StreamEOF
-from aiortmp.protocol.events import StatusReceived
-from aiortmp.protocol.messages import MessageType
-from aiortmp.protocol.session import ClientSession
+from aiortmp.protocol.events import ConnectRequest, PlayRequest, StatusReceived
+from aiortmp.protocol.messages import Message, MessageType
+from aiortmp.protocol.session import ClientSession, ServerSession
 from aiortmp.server.access import ALLOW, Decision, Request
 
 from .conftest import ServerFactory, eventually, url
@@ -339,6 +339,53 @@ async def test_default_player_ends_when_the_publisher_leaves(make_server: Server
         await publisher.close()
         got = [m.timestamp_ms async for m in player]
         assert got == [0, 40, 80] and player.ended
+
+
+async def test_a_play_that_ends_in_the_read_that_starts_it_ends_the_iteration() -> None:
+    """A short recorded play with a large buffer: Play.Start, the media, Play.Stop and
+    Stream EOF come in one TCP segment, before ``play()`` has resumed. The iteration gives
+    the media and ends (it used to wait for more until its idle timeout)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = ServerSession()
+        try:
+            while data := await reader.read(65536):
+                session.receive_data(data)
+                while (event := session.next_event()) is not None:
+                    if isinstance(event, ConnectRequest):
+                        session.accept_connect(event)
+                    elif isinstance(event, PlayRequest):
+                        session.accept_play(event, recorded=True)
+                        for i in range(3):
+                            session.connection.send_message(
+                                Message(
+                                    type_id=MessageType.VIDEO,
+                                    timestamp_ms=i * 40,
+                                    message_stream_id=event.stream_id,
+                                    payload=video_frame(i, 10),
+                                    chunk_stream_id=6,
+                                )
+                            )
+                        session.notify_play_complete(event.stream_id, event.name)
+                writer.write(session.data_to_send())  # one write for all of it
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with rtmp.connect(f"rtmp://127.0.0.1:{port}/vod", timeout=5) as conn:
+            player = await conn.play("clip.flv", start_ms=0, idle_timeout_s=10.0)
+            got = await asyncio.wait_for(_timestamps(player), 5)
+            assert got == [0, 40, 80] and player.ended
+            assert [s.code for s in player.statuses][-1] == "NetStream.Play.Stop"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _timestamps(player: rtmp.Player) -> list[int]:
+    return [m.timestamp_ms async for m in player if m.type_id == MessageType.VIDEO]
 
 
 async def test_player_idle_timeout(make_server: ServerFactory) -> None:

@@ -1252,6 +1252,10 @@ class Player:
     def _on_status(self, status: StatusReceived) -> None:
         self.statuses.append(status)
         self._put(status)
+        if status.code == NetStatusCode.PLAY_START:
+            # Here, not when play() resumes: a short recorded play may bring Play.Start,
+            # its media, Play.Stop and Stream EOF in the same read.
+            self.started = True
         if self._stop_on_unpublish and self.started and status.code in _END_CODES:
             self._end(None)
 

@@ -10,8 +10,13 @@ server on any worker, API actions routed to the worker that has the object.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import select
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -430,6 +435,66 @@ def test_the_supervisor_restarts_a_worker_that_dies(workers: WorkersProcess) -> 
     log = workers.log()
     assert f"worker {victim['number']} (pid {victim['pid']}) exited with signal 9" in log
     assert "restarting slot" in log
+
+
+def _answered(socks: list[socket.socket], within_s: float) -> set[socket.socket]:
+    """The sockets that have something to read within ``within_s``."""
+    answered: set[socket.socket] = set()
+    deadline = time.monotonic() + within_s
+    while len(answered) < len(socks) and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([s for s in socks if s not in answered], [], [], left)
+        answered.update(readable)
+    return answered
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_connections_waiting_for_a_worker_that_dies_are_served_by_another(
+    tmp_path: Path,
+) -> None:
+    """A stopped worker (SIGSTOP) leaves connections in its listen queues; it is killed: the
+    supervisor hands them to the other worker, which answers their RTMP handshake and
+    their HTTP request (they were reset before)."""
+    with run_workers(tmp_path) as server:
+        victim = server.ready_workers()[0]
+        os.kill(victim["pid"], signal.SIGSTOP)
+        rtmp_socks: list[socket.socket] = []
+        http_socks: list[socket.socket] = []
+        try:
+            for _ in range(24):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                sock.sendall(b"\x03" + bytes(1536))  # C0 + C1 (RTMP 1.0 §5.2)
+                rtmp_socks.append(sock)
+                sock = socket.create_connection(("127.0.0.1", server.http_port), timeout=10)
+                sock.sendall(b"GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                http_socks.append(sock)
+            # The live worker answers its share; the rest wait in the stopped one's queues.
+            answered = _answered(rtmp_socks + http_socks, 3.0)
+            waiting = [s for s in rtmp_socks if s not in answered]
+            waiting_http = [s for s in http_socks if s not in answered]
+            assert waiting and waiting_http  # 24 each: both workers got some
+            os.kill(victim["pid"], signal.SIGKILL)
+            for sock in waiting:
+                reply = _read_exactly(sock, 1 + 1536)  # S0 + S1
+                assert reply[:1] == b"\x03" and len(reply) == 1537
+            for sock in waiting_http:
+                assert _read_exactly(sock, 12).startswith(b"HTTP/1.1 404"), server.log()[-3000:]
+            assert re.search(
+                r"\d+ connection\(s\) waiting for worker \d+ handed over", server.log()
+            )
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim["pid"], signal.SIGKILL)
+            for sock in rtmp_socks + http_socks:
+                sock.close()
 
 
 async def test_the_players_of_a_dead_owner_are_told_and_wait_for_a_republish(

@@ -115,6 +115,8 @@ class RTMPServer:
         self._per_ip: collections.Counter[str] = collections.Counter()
         self.stats: collections.Counter[str] = collections.Counter()
         self._servers: list[asyncio.Server] = []
+        self._tls: ssl.SSLContext | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         #: push/pull relays, set by the relay component (server/relay.py)
@@ -147,7 +149,7 @@ class RTMPServer:
         ]
         tls = self.config.tls
         if tls.listen:
-            tls_context = self.tls_context()
+            tls_context = self._tls = self.tls_context()
             listeners += [(item, *parse_host_port(item, 1936), tls_context) for item in tls.listen]
         try:
             for item, host, port, context in listeners:
@@ -199,6 +201,39 @@ class RTMPServer:
     def addresses(self) -> list[tuple[str, int]]:
         """The bound (host, port) pairs (useful with port 0)."""
         return [s.getsockname()[:2] for srv in self._servers for s in srv.sockets]
+
+    def adopt(self, kind: str, sock: socket.socket) -> None:
+        """Serve a connection another process accepted on one of this server's listening
+        addresses (a worker that died left it in its listen queue, see :mod:`.workers`).
+
+        Args:
+            kind: ``rtmp`` or ``rtmps`` (the TLS handshake happens here).
+            sock: the connected socket; it is owned from now on (closed if it cannot be
+                served).
+        """
+        if kind == "rtmps" and self._tls is None:
+            sock.close()
+            return
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+
+        async def serve() -> None:
+            try:
+                await loop.connect_accepted_socket(
+                    lambda: RTMPServerProtocol(self),
+                    sock,
+                    ssl=self._tls if kind == "rtmps" else None,
+                    ssl_handshake_timeout=self.config.limits.handshake_timeout_s
+                    if kind == "rtmps"
+                    else None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                logger.info("a handed-over %s connection failed: %s", kind, exc)
+                sock.close()
+
+        task = loop.create_task(serve())
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
 
     def stop_accepting(self) -> None:
         """Close the RTMP/RTMPS listeners; open connections go on (a draining worker)."""

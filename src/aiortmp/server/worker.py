@@ -154,6 +154,9 @@ class WorkerComponent:
         number: this worker's number.
         generation: its generation.
         link_path: where it serves links to the other workers.
+        handoff: where the supervisor passes connections a dead worker left in its listen
+            queues (SCM_RIGHTS; see :meth:`Supervisor.hand_off
+            <aiortmp.server.workers.Supervisor.hand_off>`).
 
     Attributes:
         owners: the replica of the directory, ``(app, name)`` → owner's number.
@@ -169,9 +172,11 @@ class WorkerComponent:
         number: int,
         generation: int,
         link_path: Path,
+        handoff: socket.socket | None = None,
     ) -> None:
         self.server = server
         self.channel = channel
+        self.handoff = handoff
         self.number = number
         self.generation = generation
         self.link_path = link_path
@@ -240,6 +245,9 @@ class WorkerComponent:
         if pulls is not None:
             pulls.locators.insert(0, self.locator)
         self._unsubscribe = self.server.bus.subscribe(self._on_event)
+        if self.handoff is not None:
+            self.handoff.setblocking(False)
+            loop.add_reader(self.handoff.fileno(), self._receive_connections)
         self._task(self._tick())
         self.channel.send({"op": "ready", "pid": os.getpid()})
 
@@ -249,6 +257,10 @@ class WorkerComponent:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self.handoff is not None:
+            asyncio.get_running_loop().remove_reader(self.handoff.fileno())
+            self.handoff.close()
+            self.handoff = None
         if self.policy in self.server.access.policies:
             self.server.access.policies.remove(self.policy)
         pulls = self.pulls
@@ -268,6 +280,35 @@ class WorkerComponent:
     def reload(self, config: ServerConfig) -> None:
         """Links follow the reloaded limits and player policy."""
         self.links.config = config
+
+    def _receive_connections(self) -> None:
+        """Serve the connections the supervisor hands over (a datagram per batch: the
+        listener kind as JSON, the sockets as SCM_RIGHTS)."""
+        assert self.handoff is not None
+        http = self.http
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.handoff, 1024, 253)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.error("hand-over socket failed: %s", exc)
+                asyncio.get_running_loop().remove_reader(self.handoff.fileno())
+                return
+            try:
+                kind = str(json.loads(data)["kind"])
+            except (ValueError, KeyError, TypeError):
+                kind = ""
+            for fd in fds:
+                conn = socket.socket(fileno=fd)
+                if kind in ("rtmp", "rtmps"):
+                    self.server.adopt(kind, conn)
+                elif kind == "http" and http is not None:
+                    http.adopt(conn)
+                else:
+                    conn.close()
+            if fds:
+                logger.info("serving %d %s connection(s) of a worker that died", len(fds), kind)
 
     def supervisor_gone(self) -> None:
         """The channel closed: the supervisor died; stop rather than run orphaned."""
@@ -684,6 +725,7 @@ async def run_worker(spec: dict[str, Any], config: ServerConfig) -> int:
     # Session ids are unique across workers: the worker number in the high bits.
     number_sessions_from((number << 32) + 1)
     channel = await Channel.over(socket.socket(fileno=int(spec["control_fd"])))
+    handoff = socket.socket(fileno=int(spec["handoff_fd"])) if "handoff_fd" in spec else None
     hello = await channel.receive()
     server = RTMPServer(config, config_path=spec["config_path"], config_overrides=spec["overrides"])
     server.listen_sockets = {
@@ -695,6 +737,7 @@ async def run_worker(spec: dict[str, Any], config: ServerConfig) -> int:
         number=number,
         generation=int(spec["generation"]),
         link_path=Path(spec["link_path"]),
+        handoff=handoff,
     )
     worker.load_directory(hello)
     server.components.append(worker)

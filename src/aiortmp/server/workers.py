@@ -18,7 +18,9 @@ runs a :class:`Supervisor` that starts N worker processes, each a whole server
   worker is served through a link from the owner (:mod:`aiortmp.sources.link`).
 - **Restarts with backoff.** A worker that dies takes only its own connections: its
   names are released (their players elsewhere get ``UnpublishNotify`` and wait for a
-  republish), its slot's sockets are closed at once (new connections go to the others),
+  republish), the connections waiting in its slot's listen queues are handed to a live
+  worker (:meth:`Supervisor.hand_off`), its slot's sockets are closed (new connections go
+  to the others),
   and the slot gets a new worker after 0.2 s, doubling up to 10 s while it keeps dying.
 - **Generations** (``SIGUSR2``; systemd: ``ExecReload=/bin/kill -USR2 $MAINPID``): a new
   generation of workers starts on the same sockets; once every one of them is ready,
@@ -72,6 +74,10 @@ DRAIN_TIMEOUT_S: Final = 300.0
 #: Restart delays of a slot whose worker died: first, cap (seconds); a worker that lived
 #: this long resets them.
 RESTART_INITIAL_S: Final = 0.2
+#: Most connections taken from a dead worker's listen queues (the rest are reset).
+HANDOFF_MAX: Final = 4096
+#: File descriptors per hand-over message (SCM_MAX_FD is 253).
+HANDOFF_BATCH: Final = 200
 RESTART_MAX_S: Final = 10.0
 RESTART_STABLE_S: Final = 10.0
 #: How long the supervisor waits for its workers to exit on SIGTERM before SIGKILL.
@@ -252,6 +258,8 @@ class WorkerProcess:
     started_s: float = dataclasses.field(default_factory=time.monotonic)
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+    #: the supervisor's end of the socket connections are handed over on (SCM_RIGHTS)
+    handoff: socket.socket | None = None
 
     @property
     def pid(self) -> int:
@@ -371,6 +379,44 @@ class Supervisor:
             raise
         self._slots[slot] = sockets
         return sockets
+
+    def hand_off(self, slot: int) -> int:
+        """Accept what waits in the listen queues of ``slot`` (its worker died; the
+        supervisor holds the last copy of its sockets) and pass each connection to a ready
+        worker of the current generation (SCM_RIGHTS over a datagram socket pair), which
+        serves it as its own: a client that connected as the worker died is served,
+        not reset. Connections that cannot be passed are closed.
+
+        Returns:
+            The connections handed over.
+        """
+        targets = [
+            w
+            for w in self.workers.values()
+            if w.state == "ready" and w.generation == self.generation and w.handoff is not None
+        ]
+        moved = 0
+        for (kind, _item), listener in self._slots.get(slot, {}).items():
+            accepted: list[socket.socket] = []
+            listener.setblocking(False)
+            with contextlib.suppress(OSError):  # BlockingIOError: the queue is empty
+                while len(accepted) < HANDOFF_MAX:
+                    accepted.append(listener.accept()[0])
+            for index, target in enumerate(targets):
+                batch = accepted[index :: len(targets)]
+                header = json.dumps({"kind": kind}).encode()
+                for start in range(0, len(batch), HANDOFF_BATCH):
+                    fds = [c.fileno() for c in batch[start : start + HANDOFF_BATCH]]
+                    try:
+                        socket.send_fds(target.handoff, [header], fds)  # type: ignore[arg-type]
+                        moved += len(fds)
+                    except OSError as exc:
+                        logger.warning(
+                            "cannot hand connections to worker %d: %s", target.number, exc
+                        )
+            for conn in accepted:
+                conn.close()  # the worker has its own descriptor now
+        return moved
 
     def close_slot(self, slot: int) -> None:
         """Close the supervisor's copy of a slot's sockets (the kernel stops sending new
@@ -509,12 +555,15 @@ class Supervisor:
         number = next(self._numbers)
         sockets = self.slot_sockets(slot)
         parent, child = socket.socketpair()
+        handoff, handoff_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        handoff.setblocking(False)
         link_path = self.run_dir / f"w{number}.sock"
         spec = {
             "number": number,
             "slot": slot,
             "generation": generation,
             "control_fd": child.fileno(),
+            "handoff_fd": handoff_child.fileno(),
             "sockets": [[kind, item, sock.fileno()] for (kind, item), sock in sockets.items()],
             "link_path": str(link_path),
             "config_path": self.config_path,
@@ -525,16 +574,24 @@ class Supervisor:
                 sys.executable,
                 "-m",
                 "aiortmp.server.workers",
-                pass_fds=[child.fileno(), *(s.fileno() for s in sockets.values())],
+                pass_fds=[
+                    child.fileno(),
+                    handoff_child.fileno(),
+                    *(s.fileno() for s in sockets.values()),
+                ],
                 env={**os.environ, SPEC_ENV: json.dumps(spec)},
             )
         except BaseException:
             parent.close()
+            handoff.close()
             raise
         finally:
             child.close()
+            handoff_child.close()
         channel = await Channel.over(parent)
-        worker = WorkerProcess(number, slot, generation, process, channel, link_path)
+        worker = WorkerProcess(
+            number, slot, generation, process, channel, link_path, handoff=handoff
+        )
         channel.handler = lambda message: self._on_message(worker, message)
         self.workers[number] = worker
         # The directory as it is now: the worker knows where every stream lives at once.
@@ -558,6 +615,8 @@ class Supervisor:
         worker.ready.set()  # nobody waits for it any more
         worker.state, draining = "gone", worker.state == "draining"
         worker.channel.close()
+        if worker.handoff is not None:
+            worker.handoff.close()
         self.workers.pop(worker.number, None)
         with contextlib.suppress(OSError):
             worker.link_path.unlink()
@@ -572,7 +631,13 @@ class Supervisor:
             # An old generation is not restarted; a new generation that does not start is
             # given up by whoever waits for it (the first start, or SIGUSR2).
             return
-        # New connections must not queue for a dead process: close its sockets now.
+        # New connections must not queue for a dead process: close its sockets now, once
+        # the connections already waiting there went to the live workers.
+        moved = self.hand_off(worker.slot)
+        if moved:
+            logger.warning(
+                "%d connection(s) waiting for worker %d handed over", moved, worker.number
+            )
         self.close_slot(worker.slot)
         failures = self._failures.get(worker.slot, 0)
         if time.monotonic() - worker.started_s >= RESTART_STABLE_S:

@@ -26,8 +26,10 @@ Event hooks (webhooks, exec hooks) are a separate component,
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +86,7 @@ class HTTPService:
         self.started_monotonic = time.monotonic()
         self.middlewares: list[Middleware] = []
         self._runner: web.AppRunner | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes depend on ``http.flv/metrics/dashboard``)."""
@@ -155,6 +158,29 @@ class HTTPService:
             await self.hls.start()
         for host, port in self.addresses:
             logger.info("listening for HTTP on %s:%d", host, port)
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Serve an HTTP connection another process accepted on one of this server's
+        addresses (see :meth:`RTMPServer.adopt <aiortmp.server.app.RTMPServer.adopt>`);
+        the socket is owned from now on."""
+        runner = self._runner
+        if runner is None or runner.server is None:
+            sock.close()
+            return
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        factory = runner.server
+
+        async def serve() -> None:
+            try:
+                await loop.connect_accepted_socket(factory, sock)
+            except OSError as exc:
+                logger.info("a handed-over HTTP connection failed: %s", exc)
+                sock.close()
+
+        task = loop.create_task(serve())
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
 
     async def stop_accepting(self) -> None:
         """Close the listeners; open viewers go on (a draining worker)."""

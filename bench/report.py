@@ -650,7 +650,8 @@ def _method(doc: dict[str, Any]) -> list[str]:
         "`ARGS=...` passes options: `--quick` for small N and 5 s windows, `--players`, "
         "`--low-players`, `--servers`, `--repeat`, `--generator python`, `--profile`; "
         "`python -m bench.run --help` lists them). `--render RESULTS.json` rewrites this "
-        "page from a results file.",
+        "page from a results file. Where the CPU goes (perf profiles and their commands): "
+        "[profiles.md](profiles.md).",
         "",
         f"- Media (`bench/media.py`, made once by FFmpeg 9, looped with rising timestamps): "
         f"`{media['file']}`: 1280x720 30 fps libx264 CBR 2.5 Mbit/s, keyframe every 2 s, "

@@ -10,6 +10,8 @@ the ``m3u8`` package.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -246,13 +248,37 @@ async def test_viewers_count_in_the_api_and_metrics(env: Env, tags: list[FLVTag]
     await pending
     await env.get("/live/cam/v0.m3u8", headers={"User-Agent": "other player"})
     view, _ = await env.get("/api/streams/live/cam")
-    import json
-
     stream = json.loads(view)
     assert stream["players_by_protocol"] == {"hls": 2}
     assert stream["players"] == 2
     metrics, _ = await env.get("/metrics")
     assert 'aiortmp_players{protocol="hls"} 2.0' in metrics.decode()
+
+
+async def test_bytes_served_count_as_sent_in_the_api_and_metrics(
+    env: Env, tags: list[FLVTag]
+) -> None:
+    publisher = await start(env, tags, until_ms=2100)
+    pending = asyncio.create_task(env.get("/live/cam/index.m3u8"))
+    await asyncio.sleep(0.2)
+    await send_tags(publisher, ms(tags, 2101, 3100))
+    served = [(await pending)[0], (await env.get("/live/cam/v0.m3u8"))[0]]
+    media = m3u8.loads(served[-1].decode())
+    served.append((await env.get(f"/live/cam/{media.segment_map[0].uri}"))[0])
+    served.append((await env.get(f"/live/cam/{media.segments[0].uri}"))[0])
+    total = sum(map(len, served))
+    view, _ = await env.get("/api/streams/live/cam")
+    assert json.loads(view)["bytes_out"] == total > 10_000  # HLS is its only output
+    metrics, _ = await env.get("/metrics")
+    (counted,) = re.findall(r"^aiortmp_bytes_sent_total (\S+)$", metrics.decode(), re.M)
+    assert float(counted) == total
+    sampler = http_service(env.server).sampler
+    sampler.sample(1.0)
+    sampler.sample(1.0)  # nothing served in between
+    assert sampler.bitrate_out_bps[("live", "cam")] == 0
+    segment, _ = await env.get(f"/live/cam/{media.segments[0].uri}")
+    sampler.sample(2.0)
+    assert sampler.bitrate_out_bps[("live", "cam")] == len(segment) * 8 // 2
 
 
 async def test_unpublish_ends_the_playlist_and_a_republish_restarts(

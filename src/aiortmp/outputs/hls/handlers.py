@@ -202,7 +202,14 @@ class HLSHandlers:
         text = output.multivariant(fmt, query=carried, prefix=prefix)
         if "#EXT-X-STREAM-INF" not in text:
             raise web.HTTPNotFound(text=f"no track of this stream can be carried in {fmt}")
-        return web.Response(body=text.encode(), headers=self._headers(PLAYLIST_TYPE, _NO_CACHE))
+        return self._sent(output, text.encode(), PLAYLIST_TYPE, _NO_CACHE)
+
+    def _sent(
+        self, output: HLSOutput, body: bytes | memoryview, content_type: str, cache: str
+    ) -> web.Response:
+        """The response, its body counted as sent for the output's stream."""
+        self.service.sent(output.stream.key, len(body))
+        return web.Response(body=body, headers=self._headers(content_type, cache))
 
     # -- media playlists and media --------------------------------------------------------
 
@@ -235,7 +242,7 @@ class HLSHandlers:
             data = variant.fmp4.inits.get(file) if variant is not None else None
             if data is None or match.group(2) != output.token:
                 raise web.HTTPNotFound(text="no such initialization segment")
-            return web.Response(body=data, headers=self._headers("video/mp4", _IMMUTABLE))
+            return self._sent(output, data, "video/mp4", _IMMUTABLE)
         raise web.HTTPNotFound(text="no such HLS resource")
 
     def _variant(self, output: HLSOutput, index: int, fmt: str) -> Variant:
@@ -285,7 +292,7 @@ class HLSHandlers:
         if playlist.ended:
             cache = _NO_CACHE
         body = output.media_playlist(variant, fmt, query=carried, skip=skip)
-        return web.Response(body=body, headers=self._headers(PLAYLIST_TYPE, cache))
+        return self._sent(output, body, PLAYLIST_TYPE, cache)
 
     async def _media(
         self,
@@ -311,7 +318,7 @@ class HLSHandlers:
                 segment = playlist.segment(msn)
                 if segment is None or not segment.complete:
                     raise web.HTTPNotFound(text="no such segment")
-            return web.Response(body=segment.data, headers=self._headers(content_type, _IMMUTABLE))
+            return self._sent(output, segment.data, content_type, _IMMUTABLE)
         if fmt != FMP4:
             raise web.HTTPNotFound(text="MPEG-TS playlists have no parts")
         found = playlist.part(msn, part)
@@ -328,7 +335,7 @@ class HLSHandlers:
             found = playlist.part(msn, part)
             if found is None:
                 raise web.HTTPNotFound(text="no such part")
-        return web.Response(body=found.data, headers=self._headers(content_type, _IMMUTABLE))
+        return self._sent(output, found.data, content_type, _IMMUTABLE)
 
 
 def add_routes(app: web.Application, handlers: HLSHandlers) -> list[web.AbstractRoute]:

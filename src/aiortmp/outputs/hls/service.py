@@ -66,6 +66,9 @@ class HLSService:
     Attributes:
         outputs: the outputs by stream key (running, or finished and still served).
         writers: the directory writers by stream key (``[hls] directory``).
+        bytes_sent: response body bytes served per stream key (playlists, segments,
+            parts, initialization segments), since the server started.
+        bytes_sent_total: their sum over every stream ever served.
     """
 
     def __init__(
@@ -78,6 +81,8 @@ class HLSService:
         self.settings = settings_from_config(config)
         self.outputs: dict[StreamKey, HLSOutput] = {}
         self.writers: dict[StreamKey, DirectoryWriter] = {}
+        self.bytes_sent: dict[StreamKey, int] = {}
+        self.bytes_sent_total = 0
         self._viewers: dict[StreamKey, dict[str, float]] = {}
         self._auth: dict[tuple[str, str, str, str], tuple[float, Decision]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -204,6 +209,7 @@ class HLSService:
             if now - output.last_request <= idle_s or self._always_on(output):
                 continue
             del self.outputs[key]
+            self.bytes_sent.pop(key, None)
             if not output.ended:
                 logger.info("%s/%s: HLS idle, stopping", *key)
             output.stop()
@@ -298,6 +304,11 @@ class HLSService:
                     del self._auth[old]
             self._auth[key] = (now + self.config.auth_cache_s, decision)
         return decision
+
+    def sent(self, key: StreamKey, nbytes: int) -> None:
+        """Count ``nbytes`` of response body served for stream ``key``."""
+        self.bytes_sent[key] = self.bytes_sent.get(key, 0) + nbytes
+        self.bytes_sent_total += nbytes
 
     def hls_viewers_total(self) -> int:
         """Viewers of every stream."""

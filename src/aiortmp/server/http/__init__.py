@@ -81,7 +81,7 @@ class HTTPService:
         self.hls: HLSService | None = None
         if server.config.hls.enabled:
             self.hls = HLSService(server.registry, server.bus, server.access, server.config.hls)
-        self.sampler = StreamSampler(server)
+        self.sampler = StreamSampler(server, hls=self.hls)
         self.metrics_registry = make_registry(self)
         self.started_monotonic = time.monotonic()
         self.middlewares: list[Middleware] = []

@@ -255,7 +255,8 @@ def stream_view(service: HTTPService, stream: Stream) -> dict[str, Any]:
         "bitrate_in_bps": stream.bitrate_bps,
         "bitrate_out_bps": service.sampler.bitrate_out_bps.get(stream.key, 0),
         "bytes_in": stream.bytes_in,
-        "bytes_out": sum(player_bytes_sent(p) for p in players),
+        "bytes_out": sum(player_bytes_sent(p) for p in players)
+        + (service.hls.bytes_sent.get(stream.key, 0) if service.hls is not None else 0),
         "players": len(players) + hls_viewers,
         "players_by_protocol": by_protocol,
         "uptime_s": round(uptime, 3) if uptime is not None else None,

@@ -93,6 +93,8 @@ class ServerCollector:
                 bytes_out += player_bytes_sent(player)
                 dropped += player_messages_dropped(player)
         hls_counts = service.hls.viewer_counts() if service.hls is not None else {}
+        if service.hls is not None:
+            bytes_out += service.hls.bytes_sent_total
         by_protocol["hls"] = sum(hls_counts.values())
         for protocol, count in sorted(by_protocol.items()):
             players.add_metric([protocol], count)

@@ -16,6 +16,8 @@ from aiortmp.hub.bus import EventKind, ServerEvent
 from aiortmp.hub.stream import Output, Stream, StreamKey
 
 if TYPE_CHECKING:
+    from aiortmp.outputs.hls import HLSService
+
     from ..app import RTMPServer
 
 __all__ = ["StreamSampler", "player_bytes_sent", "player_messages_dropped"]
@@ -39,15 +41,20 @@ class StreamSampler:
     Args:
         server: the server whose registry is sampled.
         interval_s: sampling period in seconds.
+        hls: the HLS service, whose bytes served count as sent (None: no HLS).
 
     Attributes:
         published_at: stream key → ``(wall clock s, monotonic s)`` of the last publish.
-        bitrate_out_bps: stream key → bits per second sent to its players over the last
-            period.
+        bitrate_out_bps: stream key → bits per second sent to its players (HLS viewers
+            included) over the last period.
     """
 
-    def __init__(self, server: RTMPServer, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self, server: RTMPServer, *, interval_s: float = 1.0, hls: HLSService | None = None
+    ) -> None:
         self.server = server
+        self.hls = hls
+        self._last_hls: dict[StreamKey, int] = {}
         self.interval_s = interval_s
         self.published_at: dict[StreamKey, tuple[float, float]] = {}
         self.bitrate_out_bps: dict[StreamKey, int] = {}
@@ -99,14 +106,18 @@ class StreamSampler:
         last = self._last_sent
         current: dict[Output, int] = {}
         rates: dict[StreamKey, int] = {}
+        hls_now = dict(self.hls.bytes_sent) if self.hls is not None else {}
+        hls_last = self._last_hls
         for stream in self.server.registry:
-            sent = 0
+            key = stream.key
+            sent = max(0, hls_now.get(key, 0) - hls_last.get(key, 0))
             for player in stream.players:
                 total = player_bytes_sent(player)
                 current[player] = total
                 sent += max(0, total - last.get(player, 0))
-            rates[stream.key] = int(sent * 8 / interval_s) if interval_s > 0 else 0
+            rates[key] = int(sent * 8 / interval_s) if interval_s > 0 else 0
         self._last_sent = current
+        self._last_hls = hls_now
         self.bitrate_out_bps = rates
 
     async def _run(self) -> None:

@@ -36,28 +36,14 @@ from aiortmp.outputs.record import (
 from aiortmp.protocol import amf0
 from aiortmp.server.config import AppConfig, ServerConfig
 from tests.hub.fakes import FakeSource
-from tests.media.fmp4_helpers import CLIPS, FFMPEG9, clips, debian
-
-FPS = 25
-
-
-def make_clip(path: Path, seconds: float, *, gop: int = FPS, size: str = "160x120") -> Path:
-    subprocess.run(
-        [FFMPEG9, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}"]
-        + ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", str(seconds)]
-        + ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0"]
-        + ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-c:a", "aac"]
-        + [str(path)],
-        check=True,
-        timeout=60,
-    )
-    return path
+from tests.media.fmp4_helpers import CLIPS, clips, debian
+from tests.vod_media import make_flv
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 s of H.264 (a keyframe every second, no B-frames) + AAC."""
-    return make_clip(tmp_path_factory.mktemp("record") / "clip.flv", 5)
+    return make_flv(tmp_path_factory.mktemp("record") / "clip.flv", 5)
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +223,7 @@ async def test_every_codec_records_to_mp4_that_ffprobe_reads(
 
 
 async def test_a_new_resolution_starts_a_new_file(clip: Path, tmp_path: Path) -> None:
-    small = make_clip(tmp_path / "small.flv", 2, size="96x64")
+    small = make_flv(tmp_path / "small.flv", 2, size="96x64")
     _, done = await record(tmp_path / "rec", clip, small, settings=RecordSettings(format="mp4"))
     assert len(done) == 2
     sizes = [

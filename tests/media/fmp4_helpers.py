@@ -12,7 +12,7 @@ import json
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,29 +120,40 @@ def _clip_command(name: str, path: Path) -> list[str]:
     ]
 
 
-_made: dict[Path, dict[str, Path]] = {}
+_made: dict[tuple[Path, str], dict[str, Path]] = {}
 
 
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every clip (CLIPS and "multitrack"), made once per session, two encoders at a time."""
+def make_files_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    folder: str,
+    names: list[str],
+    command: Callable[[str, Path], list[str]],
+) -> dict[str, Path]:
+    """``{name: <session tmp>/<folder>/<name>.flv}``, each made once per session by the
+    FFmpeg ``command(name, path)``, two processes at a time."""
     base = tmp_path_factory.getbasetemp()
-    if base in _made:
-        return _made[base]
-    directory = base / "fmp4-clips"
+    made = _made.get((base, folder))
+    if made is not None:
+        return made
+    directory = base / folder
     directory.mkdir(exist_ok=True)
-    paths = {name: directory / f"{name}.flv" for name in [*CLIPS, "multitrack"]}
+    paths = {name: directory / f"{name}.flv" for name in names}
     pending = list(paths.items())
     running: list[tuple[str, subprocess.Popen[bytes]]] = []
     while pending or running:
         while pending and len(running) < 2:
             name, path = pending.pop(0)
-            command = _clip_command(name, path)
-            running.append((name, subprocess.Popen(command, stderr=subprocess.PIPE)))
+            running.append((name, subprocess.Popen(command(name, path), stderr=subprocess.PIPE)))
         name, process = running.pop(0)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, f"FFmpeg 9 could not make {name}: {stderr!r}"
-    _made[base] = paths
+    _made[base, folder] = paths
     return paths
+
+
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every clip (CLIPS and "multitrack"), made once per session, two encoders at a time."""
+    return make_files_once(tmp_path_factory, "fmp4-clips", [*CLIPS, "multitrack"], _clip_command)
 
 
 def load_flv(path: Path) -> tuple[list[TrackConfig], list[Frame]]:

@@ -13,7 +13,6 @@ Clips are made once per test session, next to each other, by FFmpeg 9 (``imageio
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,8 @@ import pytest
 import aiortmp
 from aiortmp.client import Publisher
 from aiortmp.media.flv import FLVReader, FLVTag
+
+from ..media.fmp4_helpers import make_files_once
 
 FFMPEG9 = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -75,29 +76,15 @@ CLIPS: dict[str, list[str]] = {
     ],
 }
 
-_made: dict[Path, dict[str, Path]] = {}
-
 
 def make_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every clip, made once per session (two FFmpeg processes at a time)."""
-    base = tmp_path_factory.getbasetemp()
-    if base in _made:
-        return _made[base]
-    directory = base / "hls-clips"
-    directory.mkdir(exist_ok=True)
-    paths = {name: directory / f"{name}.flv" for name in CLIPS}
-    pending = list(paths.items())
-    running: list[tuple[str, subprocess.Popen[bytes]]] = []
-    while pending or running:
-        while pending and len(running) < 2:
-            name, path = pending.pop(0)
-            command = [FFMPEG9, "-v", "error", "-y", *CLIPS[name], "-f", "flv", str(path)]
-            running.append((name, subprocess.Popen(command, stderr=subprocess.PIPE)))
-        name, process = running.pop(0)
-        _, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, f"FFmpeg 9 could not make {name}: {stderr!r}"
-    _made[base] = paths
-    return paths
+    return make_files_once(
+        tmp_path_factory,
+        "hls-clips",
+        list(CLIPS),
+        lambda name, path: [FFMPEG9, "-v", "error", "-y", *CLIPS[name], "-f", "flv", str(path)],
+    )
 
 
 def read_tags(path: Path) -> list[FLVTag]:
